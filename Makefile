@@ -1,0 +1,41 @@
+# Two commands do all the set-up on a fresh machine:
+#   make book   build the book into _build/html (creates .venv first)
+#   make test   run every test: gptlib's suites and nbval over every chapter notebook
+# Other targets: make env, make notebooks (re-execute the chapters in place), make clean.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# The CPU build of torch keeps set-up small; use your own with e.g. `make env TORCH=torch`.
+TORCH  ?= torch==2.13.0
+# Where the data files live on machines with no network (copied into gptlib's cache).
+SEED_DATA ?= ../shared/data
+
+# Notebook kernels must find the environment's python, not the system's.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: env book test notebooks seed clean
+env: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[book,test]"
+	touch $@
+
+seed: env
+	@if [ -d "$(SEED_DATA)" ]; then $(BIN)/python -m gptlib seed "$(SEED_DATA)"; \
+	else echo "no $(SEED_DATA): gptlib downloads its data files on first use"; fi
+
+book: seed
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+test: seed
+	$(BIN)/python -m pytest tests chapters --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+notebooks: seed
+	$(BIN)/jupyter-execute --inplace --timeout=1200 chapters/*.ipynb
+
+clean:
+	rm -rf _build .jupyter_cache

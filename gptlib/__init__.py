@@ -1,0 +1,29 @@
+"""gptlib: the small, tested package behind the book "GPT from scratch".
+
+Public entry points (kept stable; chapters, tests and outside users build on them):
+
+- ``load_gpt2(source) -> (config, params)``: a checkpoint folder or a hub name such as "gpt2".
+- ``gpt2_numpy(ids, params, config)``: logits [len(ids), vocab_size] from the NumPy GPT.
+- ``NumpyGPT(config, params)``: the NumPy model as an object, ``model(ids) -> logits``.
+- ``GPT``: the PyTorch model; ``GPT.from_params(config, params)``.
+- ``GPTConfig``: the shape of the model, shared by both.
+"""
+
+from .config import GPTConfig
+from .data import cache_dir, fetch
+from .device import pick_device
+from .model import GPT, NumpyGPT, gpt2_numpy
+from .weights import load_gpt2, save_checkpoint
+
+__all__ = [
+    "GPT",
+    "GPTConfig",
+    "NumpyGPT",
+    "cache_dir",
+    "fetch",
+    "gpt2_numpy",
+    "load_gpt2",
+    "pick_device",
+    "save_checkpoint",
+]
+__version__ = "0.1.0"

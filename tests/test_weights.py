@@ -1,0 +1,174 @@
+"""Checkpoint files: reading Hugging Face's, writing our own, refusing broken ones."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file, save_file
+
+import gptlib
+from gptlib import weights
+from gptlib.data import MissingDataError
+from conftest import hf_logits
+
+
+@pytest.fixture
+def ckpt(small_checkpoint, tmp_path):
+    """A private copy of the small checkpoint that a test may break."""
+    folder = tmp_path / "ckpt"
+    shutil.copytree(small_checkpoint[0], folder)
+    return folder
+
+
+def rewrite_tensors(folder, change):
+    path = folder / "model.safetensors"
+    tensors = load_file(path)
+    change(tensors)
+    save_file(tensors, path)
+
+
+def test_saved_checkpoint_loads_in_transformers(small_checkpoint, small_model, tmp_path):
+    from transformers import GPT2LMHeadModel
+
+    config, params = small_model
+    gptlib.save_checkpoint(tmp_path / "ours", config, params)
+    theirs = GPT2LMHeadModel.from_pretrained(tmp_path / "ours").eval()
+    ids = np.array([[3, 1, 4, 1, 5, 9, 2, 6]])
+    np.testing.assert_allclose(hf_logits(theirs, ids), hf_logits(small_checkpoint[1], ids), atol=1e-6)
+    config2, params2 = gptlib.load_gpt2(tmp_path / "ours")
+    assert config2 == config
+    for name, array in weights.flatten_params(params).items():
+        np.testing.assert_array_equal(weights.flatten_params(params2)[name], array)
+
+
+def test_hub_style_names_and_buffers_are_accepted(ckpt, small_model):
+    """Files on the hub drop the "transformer." prefix and may carry mask buffers and lm_head."""
+    config, params = small_model
+
+    def to_hub_style(tensors):
+        for name in list(tensors):
+            tensors[name.removeprefix("transformer.")] = tensors.pop(name)
+        tensors["h.0.attn.bias"] = np.tril(np.ones((1, 1, config.n_ctx, config.n_ctx), np.float32))
+        tensors["lm_head.weight"] = tensors["wte.weight"].copy()
+
+    rewrite_tensors(ckpt, to_hub_style)
+    _, loaded = gptlib.load_gpt2(ckpt)
+    np.testing.assert_array_equal(loaded["blocks"][1]["mlp"]["c_fc"]["w"], params["blocks"][1]["mlp"]["c_fc"]["w"])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda t: t.pop("transformer.h.1.mlp.c_fc.bias"), r"missing tensors: transformer\.h\.1\.mlp\.c_fc\.bias"),
+        (lambda t: t.update({"transformer.h.2.ln_1.weight": np.ones(32, np.float32)}), r"unexpected tensors: transformer\.h\.2\.ln_1\.weight"),
+        (lambda t: t.update({"transformer.wpe.weight": np.zeros((99, 32), np.float32)}), r"transformer\.wpe\.weight: expected \(24, 32\), found \(99, 32\)"),
+        (lambda t: t.update({"lm_head.weight": np.zeros((101, 32), np.float32)}), "tied"),
+    ],
+    ids=["missing", "unexpected", "wrong-shape", "untied-head"],
+)
+def test_mismatched_tensors_are_refused_by_name(ckpt, change, message):
+    rewrite_tensors(ckpt, change)
+    with pytest.raises(ValueError, match=message):
+        gptlib.load_gpt2(ckpt)
+
+
+def test_truncated_file_is_refused(ckpt):
+    path = ckpt / "model.safetensors"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"model\.safetensors is not a readable safetensors file"):
+        gptlib.load_gpt2(ckpt)
+
+
+def test_garbage_file_is_refused(ckpt):
+    (ckpt / "model.safetensors").write_bytes(b"\x00" * 7)
+    with pytest.raises(ValueError, match="not a readable safetensors"):
+        gptlib.load_gpt2(ckpt)
+
+
+def test_config_that_does_not_match_the_weights_is_refused(ckpt):
+    config = json.loads((ckpt / "config.json").read_text())
+    config["n_layer"] = 3
+    (ckpt / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"missing tensors: transformer\.h\.2\."):
+        gptlib.load_gpt2(ckpt)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        ({"activation_function": "relu"}, "tanh GELU"),
+        ({"model_type": "llama"}, "not 'gpt2'"),
+        ({"n_inner": 7}, "n_inner"),
+        ({"scale_attn_by_inverse_layer_idx": True}, "scaled"),
+    ],
+)
+def test_unsupported_configs_are_refused(ckpt, edit, message):
+    config = json.loads((ckpt / "config.json").read_text())
+    config.update(edit)
+    (ckpt / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=message):
+        gptlib.load_gpt2(ckpt)
+
+
+def test_missing_files_are_named(ckpt, tmp_path):
+    (ckpt / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"config\.json is not valid JSON"):
+        gptlib.load_gpt2(ckpt)
+    (ckpt / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match=r"model\.safetensors does not exist"):
+        gptlib.load_gpt2(ckpt)
+    with pytest.raises(ValueError, match="is a file"):
+        gptlib.load_gpt2(ckpt / "config.json")
+
+
+def test_params_with_wrong_shapes_are_refused(small_model):
+    config, params = small_model
+    broken = weights.unflatten_params(dict(weights.flatten_params(params)), config)
+    broken["blocks"][0]["attn"]["c_attn"]["w"] = np.zeros((32, 32), np.float32)
+    with pytest.raises(ValueError, match=r"blocks\.0\.attn\.c_attn\.w: expected \(32, 96\), found \(32, 32\)"):
+        gptlib.NumpyGPT(config, broken)
+    with pytest.raises(ValueError, match=r"blocks\.0\.attn\.c_attn\.w"):
+        gptlib.GPT.from_params(config, broken, device="cpu")
+
+
+def test_a_failed_save_keeps_the_old_checkpoint(small_model, tmp_path, monkeypatch):
+    config, params = small_model
+    folder = gptlib.save_checkpoint(tmp_path / "run", config, params)
+    before = (folder / "model.safetensors").read_bytes()
+
+    def crash_half_way(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(weights, "save_file", crash_half_way)
+    with pytest.raises(OSError, match="disk full"):
+        gptlib.save_checkpoint(folder, config, params)
+    assert (folder / "model.safetensors").read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]  # no temp files left
+
+
+def test_hub_names_map_to_repositories_and_offline_is_explained(monkeypatch):
+    import huggingface_hub
+
+    asked = []
+
+    def offline(repo_id, **kwargs):
+        asked.append((repo_id, kwargs["allow_patterns"]))
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(MissingDataError, match=r"(?s)could not download 'openai-community/gpt2-medium'.*local folder"):
+        gptlib.load_gpt2("gpt2-medium")
+    assert asked == [("openai-community/gpt2-medium", ["config.json", "model.safetensors"])]
+
+
+def test_hub_download_is_read_from_the_returned_folder(small_checkpoint, monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, **kw: str(small_checkpoint[0]))
+    config, _ = gptlib.load_gpt2("gpt2")
+    assert config.n_embd == 32
