@@ -7,23 +7,28 @@ Public entry points (kept stable; chapters, tests and outside users build on the
 - ``NumpyGPT(config, params)``: the NumPy model as an object, ``model(ids) -> logits``.
 - ``GPT``: the PyTorch model; ``GPT.from_params(config, params)``.
 - ``GPTConfig``: the shape of the model, shared by both.
+- ``BPETokenizer``, ``gpt2_tokenizer()``, ``shakespeare_tokenizer()``: chapter 1's tokenizers.
 """
 
 from .config import GPTConfig
 from .data import cache_dir, fetch
 from .device import pick_device
 from .model import GPT, NumpyGPT, gpt2_numpy
+from .tokenizer import BPETokenizer, gpt2_tokenizer, shakespeare_tokenizer
 from .weights import load_gpt2, save_checkpoint
 
 __all__ = [
+    "BPETokenizer",
     "GPT",
     "GPTConfig",
     "NumpyGPT",
     "cache_dir",
     "fetch",
     "gpt2_numpy",
+    "gpt2_tokenizer",
     "load_gpt2",
     "pick_device",
     "save_checkpoint",
+    "shakespeare_tokenizer",
 ]
 __version__ = "0.1.0"

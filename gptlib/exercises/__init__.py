@@ -11,11 +11,17 @@ Exercises live in one module per chapter (``ch01_tokenization.py``, ...), each w
 In the chapter notebooks a solution sits in a code cell tagged ``solution`` between the lines
 ``# BEGIN SOLUTION`` and ``# END SOLUTION``; the student edition replaces those lines with
 ``raise NotImplementedError``.
+
+When the environment variable ``GPTLIB_CHECK_LOG`` names a file, ``check`` also appends each
+result to it as one JSON line (``{"exercise": ..., "passed": ..., "message": ...}``): the
+grader (``python -m gptlib.classroom grade``) reads the scores from there.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -52,6 +58,9 @@ class ExerciseResult:
 
     def __repr__(self):
         return self.message
+
+    def _ipython_display_(self):
+        """Show nothing: ``check`` has already printed the message (and nbval sees one output)."""
 
 
 def describe(value) -> str:
@@ -137,6 +146,16 @@ def check(exercise_id: str, function: Callable, *, quiet: bool = False) -> Exerc
     else:
         n = len(exercise.cases)
         result = ExerciseResult(exercise_id, True, f"✓ {exercise.title}: all {n} checks pass.", n)
+    _log(result)
     if not quiet:
         print(result.message)
     return result
+
+
+def _log(result: ExerciseResult) -> None:
+    """Append the result to the file named by GPTLIB_CHECK_LOG, when a grader has set it."""
+    path = os.environ.get("GPTLIB_CHECK_LOG")
+    if path:
+        record = {"exercise": result.exercise_id, "passed": bool(result.passed), "message": result.message}
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record, ensure_ascii=False) + "\n")

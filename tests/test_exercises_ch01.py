@@ -1,0 +1,171 @@
+"""Chapter 1's exercises: the chapter's solutions pass, and typical mistakes fail with a clear message."""
+
+from collections import Counter
+
+import pytest
+
+from gptlib.exercises import check
+from gptlib.exercises.ch01_tokenization import BC_FIRST_RANKS, EXERCISES
+from gptlib.tokenizer import pretokenize
+
+
+# --- the solutions written in the chapter (same approach, not gptlib's code) ---------------------
+
+
+def solution_count_pairs(ids):
+    return dict(Counter(zip(ids, ids[1:])))
+
+
+def solution_merge(ids, pair, new_id):
+    out, i = [], 0
+    while i < len(ids):
+        if tuple(ids[i : i + 2]) == pair:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def solution_encode_word(word, ranks):
+    parts = [bytes([b]) for b in word.encode("utf-8")]
+    while len(parts) > 1:
+        joined = [(ranks.get(a + b), i) for i, (a, b) in enumerate(zip(parts, parts[1:])) if a + b in ranks]
+        if not joined:
+            break
+        _, i = min(joined)
+        parts[i : i + 2] = [parts[i] + parts[i + 1]]
+    return [ranks[p] for p in parts]
+
+
+def solution_train(text, n_merges):
+    words = [list(w.encode("utf-8")) for w in pretokenize(text)]
+    vocab = {i: bytes([i]) for i in range(256)}
+    learned = []
+    for new_id in range(256, 256 + n_merges):
+        counts = Counter(p for w in words for p in zip(w, w[1:]))
+        best = max(counts, key=lambda p: (counts[p], -p[0], -p[1]))
+        vocab[new_id] = vocab[best[0]] + vocab[best[1]]
+        learned.append(vocab[new_id])
+        words = [solution_merge(w, best, new_id) for w in words]
+    return learned
+
+
+@pytest.mark.parametrize(
+    "exercise_id, fn",
+    [
+        ("ch01.count_pairs", solution_count_pairs),
+        ("ch01.merge", solution_merge),
+        ("ch01.encode_word", solution_encode_word),
+        ("ch01.train", solution_train),
+    ],
+)
+def test_chapter_solutions_pass(exercise_id, fn):
+    result = check(exercise_id, fn, quiet=True)
+    assert result.passed, result.message
+    assert result.n_cases == len(EXERCISES[exercise_id.split(".")[1]].cases)
+
+
+def test_counter_is_accepted_for_counts():
+    assert check("ch01.count_pairs", lambda ids: Counter(zip(ids, ids[1:])), quiet=True)
+
+
+# --- wrong answers fail, saying what is wrong ----------------------------------------------------
+
+
+def test_count_pairs_mistakes():
+    # Counting each pair once (a set instead of counts).
+    r = check("ch01.count_pairs", lambda ids: {p: 1 for p in zip(ids, ids[1:])}, quiet=True)
+    assert not r and "the pair (5, 6) occurs 2 times, your count is 1" in r.message
+    # Returning a list of pairs instead of a dict.
+    r = check("ch01.count_pairs", lambda ids: list(zip(ids, ids[1:])), quiet=True)
+    assert not r and "expected a dict of pair -> count" in r.message
+    # Wrapping around from the last id to the first.
+    r = check("ch01.count_pairs", lambda ids: dict(Counter(zip(ids, ids[1:] + ids[:1]))), quiet=True)
+    assert not r and "is not in the list, but your result has it" in r.message
+
+
+def test_merge_mistakes():
+    # Replacing overlapping occurrences: [7, 7, 7] -> [8, 8].
+    def overlapping(ids, pair, new_id):
+        out = []
+        for i in range(len(ids) - 1):
+            out.append(new_id if (ids[i], ids[i + 1]) == pair else ids[i])
+        return out
+
+    r = check("ch01.merge", overlapping, quiet=True)
+    assert not r and "for ids [1, 2, 3, 1, 2]" in r.message
+    # Replacing only the first occurrence.
+    def first_only(ids, pair, new_id):
+        for i in range(len(ids) - 1):
+            if (ids[i], ids[i + 1]) == pair:
+                return ids[:i] + [new_id] + ids[i + 2 :]
+        return ids
+
+    r = check("ch01.merge", first_only, quiet=True)
+    assert not r and "item 2 should be 99, yours is 1" in r.message
+    # Returning a tuple.
+    r = check("ch01.merge", lambda ids, pair, new_id: tuple(solution_merge(ids, pair, new_id)), quiet=True)
+    assert not r and "expected a list" in r.message
+
+
+def test_encode_word_mistakes():
+    # Merging left to right instead of lowest rank first.
+    def left_to_right(word, ranks):
+        parts = [bytes([b]) for b in word.encode("utf-8")]
+        merged = True
+        while merged:
+            merged = False
+            for i in range(len(parts) - 1):
+                if parts[i] + parts[i + 1] in ranks:
+                    parts[i : i + 2] = [parts[i] + parts[i + 1]]
+                    merged = True
+                    break
+        return [ranks[p] for p in parts]
+
+    r = check("ch01.encode_word", left_to_right, quiet=True)
+    assert not r and "'abc' with ranks" in r.message and "item 0 should be 97, yours is 257" in r.message
+    # Encoding characters instead of bytes: 'é' is not one byte.
+    r = check("ch01.encode_word", lambda word, ranks: [ranks.get(c.encode(), -1) for c in word], quiet=True)
+    assert not r and "the word 'low'" in r.message
+    # A crash is reported, not raised.
+    r = check("ch01.encode_word", lambda word, ranks: 1 / 0, quiet=True)
+    assert not r and "ZeroDivisionError" in r.message
+
+
+def test_train_mistakes():
+    # Breaking ties by the largest pair.
+    def largest_tie(text, n_merges):
+        words = [list(w.encode("utf-8")) for w in pretokenize(text)]
+        vocab, learned = {i: bytes([i]) for i in range(256)}, []
+        for new_id in range(256, 256 + n_merges):
+            counts = Counter(p for w in words for p in zip(w, w[1:]))
+            best = max(counts, key=lambda p: (counts[p], p))
+            vocab[new_id] = vocab[best[0]] + vocab[best[1]]
+            learned.append(vocab[new_id])
+            words = [solution_merge(w, best, new_id) for w in words]
+        return learned
+
+    r = check("ch01.train", largest_tie, quiet=True)
+    assert not r and "item 1 should be b'ab', yours is b'aaa'" in r.message
+    # Not splitting with the regex first: merges cross word boundaries.
+    def no_regex(text, n_merges):
+        return solution_train(text.replace(" ", "\x00"), n_merges)  # one big "word"
+
+    r = check("ch01.train", no_regex, quiet=True)
+    assert not r
+
+
+def test_hand_made_table_by_hand():
+    """Checked by hand: "bc" goes first, so "abc" is a + bc, and "ababc" is ab + a + bc (never abab)."""
+    assert solution_encode_word("abc", BC_FIRST_RANKS) == [97, 256]
+    assert solution_encode_word("ababc", BC_FIRST_RANKS) == [257, 97, 256]
+
+
+def test_not_implemented_is_reported():
+    def todo(ids):
+        raise NotImplementedError
+
+    r = check("ch01.count_pairs", todo, quiet=True)
+    assert not r and "not implemented yet" in r.message
