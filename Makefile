@@ -14,7 +14,7 @@ SEED_DATA ?= ../shared/data
 # Notebook kernels must find the environment's python, not the system's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: env book test notebooks seed clean
+.PHONY: env book test notebooks seed mathjax clean
 env: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -28,14 +28,25 @@ seed: env
 	@if [ -d "$(SEED_DATA)" ]; then $(BIN)/python -m gptlib seed "$(SEED_DATA)"; \
 	else echo "no $(SEED_DATA): gptlib downloads its data files on first use"; fi
 
-book: seed
+# MathJax for reading offline: npm installs the version pinned in package-lock.json, and the
+# book serves its copy in book/_static/mathjax (_config.yml: mathjax_path), not a CDN's.
+MATHJAX := book/_static/mathjax
+mathjax: $(MATHJAX)/tex-mml-chtml.js
+
+$(MATHJAX)/tex-mml-chtml.js: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	rm -rf $(MATHJAX)
+	mkdir -p $(dir $(MATHJAX))
+	cp -R node_modules/mathjax/es5 $(MATHJAX)
+
+book: seed mathjax
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-test: seed
+test: seed mathjax
 	$(BIN)/python -m pytest tests chapters --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 notebooks: seed
 	$(BIN)/jupyter-execute --inplace --timeout=1200 chapters/*.ipynb
 
 clean:
-	rm -rf _build .jupyter_cache
+	rm -rf _build .jupyter_cache $(MATHJAX) node_modules
