@@ -42,6 +42,8 @@ from pathlib import Path
 
 import nbformat
 
+from .files import atomic_write
+
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
 LOG_VARIABLE = "GPTLIB_CHECK_LOG"  # the variable gptlib.exercises.check reads
@@ -190,15 +192,10 @@ def write_student_edition(notebooks, out_dir) -> list[Path]:
         student = student_notebook(notebook, name=path.name)
         nbformat.validate(student)
         target = out_dir / path.name
-        _write_atomic(target, nbformat.writes(student) + "\n")
+        text = nbformat.writes(student) + "\n"
+        atomic_write(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         written.append(target)
     return written
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 # --- grading -------------------------------------------------------------------------------------

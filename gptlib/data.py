@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import shutil
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+
+from .files import atomic_write
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,9 @@ def _how_to_provide(name: str, path: Path, why: str) -> str:
 
 def _download(remote: RemoteFile, path: Path) -> None:
     """Download to a temporary file beside ``path``, check it, then rename: never a half file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(remote.url, timeout=30) as response:
+
+    def download_and_check(tmp):
+        with open(tmp, "wb") as out, urllib.request.urlopen(remote.url, timeout=30) as response:
             for chunk in iter(lambda: response.read(1 << 20), b""):
                 out.write(chunk)
         actual = sha256_of(Path(tmp))
@@ -108,10 +110,8 @@ def _download(remote: RemoteFile, path: Path) -> None:
             raise ChecksumError(
                 f"downloaded {remote.url} but its sha256 is {actual}, expected {remote.sha256}"
             )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    atomic_write(path, download_and_check)
 
 
 def load_text(name: str = "tinyshakespeare.txt") -> str:
@@ -133,8 +133,6 @@ def seed_cache(folder) -> list[Path]:
             raise ChecksumError(f"{source} does not have the sha256 gptlib expects ({remote.sha256})")
         target = cache_dir() / name
         if not target.exists() or sha256_of(target) != remote.sha256:
-            tmp = target.with_name(f".{name}.part")
-            tmp.write_bytes(source.read_bytes())
-            os.replace(tmp, target)
+            atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
         seeded.append(target)
     return seeded

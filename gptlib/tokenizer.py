@@ -27,13 +27,13 @@ from __future__ import annotations
 import base64
 import heapq
 import json
-import os
-import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable
 
 import regex
+
+from .files import atomic_write
 
 # GPT-2's pre-tokenizer, as tiktoken writes it (the same splits as the original, but faster):
 # contractions, optional space + letters, optional space + digits, optional space + other
@@ -458,18 +458,8 @@ class BPETokenizer:
             if i in merge_of:
                 line += f" {merge_of[i][0]} {merge_of[i][1]}"
             lines.append(line)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-                f.write("\n".join(lines) + "\n")
-            os.chmod(tmp, 0o644)  # mkstemp makes the file private; a tokenizer is for everyone to read
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return path
+        text = "\n".join(lines) + "\n"
+        return atomic_write(path, lambda tmp: Path(tmp).write_bytes(text.encode("utf-8")))
 
     @classmethod
     def load(cls, path) -> "BPETokenizer":
