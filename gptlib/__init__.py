@@ -7,12 +7,15 @@ Public entry points (kept stable; chapters, tests and outside users build on the
 - ``NumpyGPT(config, params)``: the NumPy model as an object, ``model(ids) -> logits``.
 - ``GPT``: the PyTorch model; ``GPT.from_params(config, params)``.
 - ``GPTConfig``: the shape of the model, shared by both.
+- ``generate(model, ids, max_new_tokens, ...)``: chapter 6's sampling loop, for either model.
 - ``BPETokenizer``, ``gpt2_tokenizer()``, ``shakespeare_tokenizer()``: chapter 1's tokenizers.
 """
 
 from .config import GPTConfig
 from .data import cache_dir, fetch
 from .device import pick_device
+from .generation import generate, stream
+from .kvcache import KVCache
 from .model import GPT, NumpyGPT, gpt2_numpy
 from .tokenizer import BPETokenizer, gpt2_tokenizer, shakespeare_tokenizer
 from .weights import load_gpt2, save_checkpoint
@@ -21,14 +24,17 @@ __all__ = [
     "BPETokenizer",
     "GPT",
     "GPTConfig",
+    "KVCache",
     "NumpyGPT",
     "cache_dir",
     "fetch",
+    "generate",
     "gpt2_numpy",
     "gpt2_tokenizer",
     "load_gpt2",
     "pick_device",
     "save_checkpoint",
     "shakespeare_tokenizer",
+    "stream",
 ]
 __version__ = "0.1.0"

@@ -2,18 +2,61 @@
 
 A token id picks a row of ``wte`` (a one-hot vector times the matrix, without building the
 one-hot); its position picks a row of ``wpe``. The sum is the start of the residual stream.
+
+Backward: a lookup copies rows, so its gradient adds rows back. Every position sends its
+gradient to the row of ``wte`` it read (a scatter-add: a token that occurs twice gets the sum
+of both gradients) and to the row of ``wpe`` for its position.
 """
 
+import numpy as np
 import torch
 from torch import nn
 
 # --- NumPy ---------------------------------------------------------------------------------
 
 
+def one_hot(ids, vocab_size, dtype=np.float32):
+    """[..., n_seq] int ids -> [..., n_seq, vocab_size] rows of zeros with a single 1.
+
+    Only for teaching: ``one_hot(ids, V) @ wte`` equals ``wte[ids]`` but costs V times more.
+    """
+    ids = np.asarray(ids)
+    if ids.dtype == bool or ids.dtype.kind not in "iu":
+        raise TypeError(f"token ids must be integers, got an array of {ids.dtype}")
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"token ids must be in [0, {vocab_size}), got ids from {ids.min()} to {ids.max()}")
+    return (ids[..., None] == np.arange(vocab_size)).astype(dtype)  # [..., n_seq, V]
+
+
 def embed(ids, wte, wpe):
-    """[n_seq] int ids -> [n_seq, n_embd]: token embedding plus learned position embedding."""
-    n_seq = len(ids)
-    return wte[ids] + wpe[:n_seq]  # [n_seq, n_embd] + [n_seq, n_embd]
+    """[n_seq] int ids -> [n_seq, n_embd]: token embedding plus learned position embedding.
+
+    A batch of sequences, ids [B, n_seq], gives [B, n_seq, n_embd] the same way.
+    """
+    n_seq = np.shape(ids)[-1]
+    if n_seq > len(wpe):
+        raise ValueError(f"the sequence has {n_seq} tokens but wpe only has {len(wpe)} positions")
+    return wte[ids] + wpe[:n_seq]  # [..., n_seq, n_embd] + [n_seq, n_embd] (broadcast over batch)
+
+
+def embed_backward(d_out, ids, wte, wpe):
+    """Gradients of ``embed``: d_out [..., n_seq, n_embd] -> (d_wte [V, n_embd], d_wpe [n_ctx, n_embd]).
+
+    ids are integers, so there is no gradient for them; only the two tables learn.
+    """
+    ids = np.asarray(ids)
+    n_seq, n_embd = np.shape(d_out)[-2:]
+    if d_out.shape[:-1] != ids.shape:
+        raise ValueError(f"d_out has shape {d_out.shape}; expected {ids.shape + (n_embd,)} for ids {ids.shape}")
+    d_out = d_out.reshape(-1, n_seq, n_embd)  # [B, n_seq, n_embd], B = 1 for a single sequence
+
+    d_wte = np.zeros_like(wte)  # rows of tokens that did not occur get no gradient
+    # np.add.at adds once per occurrence; d_wte[ids] += d_out would keep only the last one.
+    np.add.at(d_wte, ids.reshape(-1), d_out.reshape(-1, n_embd))
+
+    d_wpe = np.zeros_like(wpe)  # positions past n_seq were not used
+    d_wpe[:n_seq] = d_out.sum(axis=0)  # position t was read once per sequence in the batch
+    return d_wte, d_wpe
 
 
 # --- PyTorch -------------------------------------------------------------------------------
@@ -30,3 +73,11 @@ class Embeddings(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(ids.shape[1], device=ids.device)  # [T]
         return self.wte(ids) + self.wpe(positions)  # [B, T, C] + [T, C]
+
+    @classmethod
+    def from_params(cls, wte, wpe) -> "Embeddings":
+        """An ``Embeddings`` holding the NumPy tables (nn.Embedding stores them as they are)."""
+        (vocab_size, n_embd), n_ctx = wte.shape, len(wpe)
+        module = cls(vocab_size, n_ctx, n_embd).to(torch.as_tensor(wte).dtype)  # keep the arrays' dtype
+        module.load_state_dict({"wte.weight": torch.as_tensor(wte), "wpe.weight": torch.as_tensor(wpe)})
+        return module

@@ -100,6 +100,12 @@ class NumpyGPT:
     def __call__(self, ids):
         return gpt2_numpy(ids, self.params, self.config)
 
+    def forward_cached(self, ids, cache=None, *, last_only=False):
+        """(logits, new cache) for the tokens that follow the cached ones; see gptlib.kvcache."""
+        from .kvcache import gpt2_numpy_cached
+
+        return gpt2_numpy_cached(ids, self.params, self.config, cache, last_only=last_only)
+
     def __repr__(self):
         return f"NumpyGPT({self.config})"
 
@@ -117,8 +123,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps)
         self.mlp = MLP(config.n_embd, config.dropout)
 
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x, kv_cache=None):
+        x = x + self.attn(self.ln_1(x), kv_cache=kv_cache)  # kv_cache: this layer's LayerKVCache
         x = x + self.mlp(self.ln_2(x))
         return x
 
@@ -148,11 +154,26 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def forward(self, ids, targets=None):
+    def forward(self, ids, targets=None, *, kv_cache=None):
+        """ids [B, T] -> logits [B, T, vocab] (and the loss, given targets [B, T]).
+
+        With ``kv_cache`` (a ``gptlib.kvcache.KVCache``), ids are the T tokens that follow the
+        positions already in the cache; their keys and values are added to it (chapter 6).
+        """
         check_token_tensor(ids, self.config)
-        x = self.drop(self.embed(ids))  # [B, T, C]
-        for block in self.blocks:
-            x = block(x)
+        if kv_cache is None:
+            x = self.embed(ids)  # [B, T, C]
+        else:
+            n_past = len(kv_cache)
+            check_id_range(n_past + ids.shape[1], 0, 0, self.config)  # cached + new must fit n_ctx
+            if len(kv_cache.layers) != len(self.blocks):
+                raise ValueError(f"the cache has {len(kv_cache.layers)} layers, the model {len(self.blocks)}")
+            # The new tokens sit at positions n_past, n_past + 1, ...
+            positions = torch.arange(n_past, n_past + ids.shape[1], device=ids.device)  # [T]
+            x = self.embed.wte(ids) + self.embed.wpe(positions)  # [B, T, C]
+        x = self.drop(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, kv_cache=None if kv_cache is None else kv_cache.layers[i])
         x = self.ln_f(x)
         logits = F.linear(x, self.embed.wte.weight)  # tied head: [B, T, C] -> [B, T, vocab]
         if targets is None:

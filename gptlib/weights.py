@@ -20,8 +20,6 @@ Nothing here uses pickle.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +28,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from .config import GPTConfig
+from .files import atomic_write
 
 # --- one table of names --------------------------------------------------------------------
 
@@ -199,21 +198,7 @@ def _params_from_hf_tensors(tensors: dict, config: GPTConfig, path: Path) -> dic
     return unflatten_params(flat, config)
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write to a temporary file beside ``path``, flush it to disk, then rename over ``path``.
-
-    A crash leaves either the old file or the new one, never half of one.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+_atomic_write = atomic_write  # the old private name, still used by gptlib.training
 
 
 def save_checkpoint(folder, config: GPTConfig, params: dict) -> Path:
@@ -223,9 +208,9 @@ def save_checkpoint(folder, config: GPTConfig, params: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     flat = flatten_params(params)
     tensors = {hf: np.ascontiguousarray(flat[ours], dtype=np.float32) for ours, hf, _, _ in param_table(config)}
-    _atomic_write(folder / "model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+    atomic_write(folder / "model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
     config_json = json.dumps(config.to_hf_dict(), indent=2) + "\n"
-    _atomic_write(folder / "config.json", lambda tmp: Path(tmp).write_text(config_json))
+    atomic_write(folder / "config.json", lambda tmp: Path(tmp).write_text(config_json))
     return folder
 
 
@@ -265,8 +250,16 @@ def download_from_hub(name: str) -> Path:
     return Path(folder)
 
 
+# Models that ship inside gptlib: the project's own small GPT, trained on Tiny Shakespeare with
+# chapter 1's tokenizer (`python -m gptlib.train --preset shakespeare-bpe` rebuilds it).
+BUNDLED_MODELS = {"shakespeare": Path(__file__).parent / "assets" / "shakespeare_gpt"}
+
+
 def load_gpt2(source) -> tuple[GPTConfig, dict]:
-    """(config, params) from a checkpoint folder, or from the hub by name ("gpt2", "gpt2-medium", ...)."""
+    """(config, params) from a checkpoint folder, a bundled model ("shakespeare"), or the hub by
+    name ("gpt2", "gpt2-medium", ...)."""
+    if isinstance(source, str) and source in BUNDLED_MODELS:
+        return load_checkpoint(BUNDLED_MODELS[source])
     path = Path(source)
     if path.is_dir():
         return load_checkpoint(path)

@@ -172,3 +172,13 @@ def test_hub_download_is_read_from_the_returned_folder(small_checkpoint, monkeyp
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, **kw: str(small_checkpoint[0]))
     config, _ = gptlib.load_gpt2("gpt2")
     assert config.n_embd == 32
+
+
+def test_the_bundled_shakespeare_model_loads_by_name_and_in_transformers():
+    from transformers import GPT2LMHeadModel
+
+    config, params = gptlib.load_gpt2("shakespeare")
+    theirs = GPT2LMHeadModel.from_pretrained(weights.BUNDLED_MODELS["shakespeare"]).eval()
+    ids = np.array([[5, 80, 300, 12, 999, 7]])
+    np.testing.assert_allclose(gptlib.gpt2_numpy(ids[0], params, config), hf_logits(theirs, ids)[0], atol=1e-4, rtol=0)
+    assert gptlib.shakespeare_tokenizer().n_vocab == config.vocab_size
