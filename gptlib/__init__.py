@@ -17,6 +17,7 @@ from .device import pick_device
 from .generation import generate, stream
 from .kvcache import KVCache
 from .model import GPT, NumpyGPT, gpt2_numpy
+from .training import TrainConfig, load_shakespeare_model, train
 from .tokenizer import BPETokenizer, gpt2_tokenizer, shakespeare_tokenizer
 from .weights import load_gpt2, save_checkpoint
 
@@ -26,15 +27,18 @@ __all__ = [
     "GPTConfig",
     "KVCache",
     "NumpyGPT",
+    "TrainConfig",
     "cache_dir",
     "fetch",
     "generate",
     "gpt2_numpy",
     "gpt2_tokenizer",
     "load_gpt2",
+    "load_shakespeare_model",
     "pick_device",
     "save_checkpoint",
     "shakespeare_tokenizer",
     "stream",
+    "train",
 ]
 __version__ = "0.1.0"

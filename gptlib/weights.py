@@ -198,9 +198,6 @@ def _params_from_hf_tensors(tensors: dict, config: GPTConfig, path: Path) -> dic
     return unflatten_params(flat, config)
 
 
-_atomic_write = atomic_write  # the old private name, still used by gptlib.training
-
-
 def save_checkpoint(folder, config: GPTConfig, params: dict) -> Path:
     """Write (config, params) as a Hugging Face GPT-2 checkpoint folder, atomically per file."""
     check_params(params, config)
