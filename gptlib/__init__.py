@@ -11,6 +11,7 @@ Public entry points (kept stable; chapters, tests and outside users build on the
 - ``BPETokenizer``, ``gpt2_tokenizer()``, ``shakespeare_tokenizer()``: chapter 1's tokenizers.
 """
 
+from .attention import attention_maps
 from .config import GPTConfig
 from .data import cache_dir, fetch
 from .device import pick_device
@@ -22,6 +23,7 @@ from .tokenizer import BPETokenizer, gpt2_tokenizer, shakespeare_tokenizer
 from .weights import load_gpt2, save_checkpoint
 
 __all__ = [
+    "attention_maps",
     "BPETokenizer",
     "GPT",
     "GPTConfig",
