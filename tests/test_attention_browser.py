@@ -51,10 +51,10 @@ def test_the_widget_renders_a_causal_heatmap_over_the_tokens(chapter_page):
     assert len(widget.find_elements("css selector", ".gw-cell")) == n * (n + 1) // 2  # the lower triangle
     assert all(cell_colours(driver, widget)), "some heatmap cells were never coloured"
     labels = [t.text for t in widget.find_elements("css selector", ".gw-tok-q")]
-    assert "".join(labels).startswith("ROMEO:"), labels[:8]
+    assert "".join(labels).startswith("ROMEO:"), labels[:8]  # BPE tokens "ROMEO" and ":"
     n_layer = len(widget.find_elements("css selector", "[data-layer].gw-btn"))
     n_head = len(widget.find_elements("css selector", "[data-head].gw-btn"))
-    assert (n_layer, n_head) == (2, 4)
+    assert (n_layer, n_head) == (4, 4)  # the 4-layer model trained in chapter 7
     assert len(widget.find_elements("css selector", ".gw-thumb canvas")) == n_head
 
 
