@@ -105,7 +105,8 @@ def test_filtered_tokens_are_never_sampled():
     assert draws == set(range(nucleus))
 
 
-logit_rows = arrays(np.float64, st.integers(2, 40), elements=st.floats(-20, 20), unique=True)
+# Distinct logits on a grid of 1/4: no two tokens tie, so the order of the nucleus is unambiguous.
+logit_rows = arrays(np.float64, st.integers(2, 40), elements=st.integers(-80, 80).map(lambda v: v / 4), unique=True)
 
 
 @settings(max_examples=80, deadline=None)
@@ -125,7 +126,6 @@ def test_top_p_matches_transformers(logits, p):
     # Exactly at a boundary, rounding decides; keep away from it.
     probs = np.sort(torch.softmax(torch.tensor(logits), -1).numpy())[::-1]
     assume(np.all(np.abs(np.cumsum(probs) - p) > 1e-9))
-    assume(np.all(-np.diff(probs) > 1e-9))  # ties may be ordered either way
     expected = TopPLogitsWarper(top_p=p)(None, torch.tensor(logits)[None].clone())[0].numpy()
     np.testing.assert_array_equal(np.isfinite(top_p_filter(logits, p)), np.isfinite(expected))
 
