@@ -70,8 +70,9 @@ class Embeddings(nn.Module):
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.wpe = nn.Embedding(n_ctx, n_embd)
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(ids.shape[1], device=ids.device)  # [T]
+    def forward(self, ids: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """``offset``: the position of the first id (non-zero when a KV cache holds earlier tokens)."""
+        positions = torch.arange(offset, offset + ids.shape[1], device=ids.device)  # [T]
         return self.wte(ids) + self.wpe(positions)  # [B, T, C] + [T, C]
 
     @classmethod

@@ -168,9 +168,7 @@ class GPT(nn.Module):
             check_id_range(n_past + ids.shape[1], 0, 0, self.config)  # cached + new must fit n_ctx
             if len(kv_cache.layers) != len(self.blocks):
                 raise ValueError(f"the cache has {len(kv_cache.layers)} layers, the model {len(self.blocks)}")
-            # The new tokens sit at positions n_past, n_past + 1, ...
-            positions = torch.arange(n_past, n_past + ids.shape[1], device=ids.device)  # [T]
-            x = self.embed.wte(ids) + self.embed.wpe(positions)  # [B, T, C]
+            x = self.embed(ids, offset=n_past)  # the new tokens sit at positions n_past, n_past + 1, ...
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
             x = block(x, kv_cache=None if kv_cache is None else kv_cache.layers[i])
