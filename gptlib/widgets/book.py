@@ -1,0 +1,91 @@
+"""A Sphinx extension that serves the widgets' assets with the book, so its pages need no network.
+
+After an HTML build it writes into ``_static/gptlib/``:
+
+- ``book.js``: the loader that draws the widgets from the state saved in each page
+  (``_config.yml`` points myst-nb's ``nb_ipywidgets_js`` at it, in place of CDN scripts);
+- ``web/``: the in-page GPT engine (gptlib/web: gpt.js, bpe.js);
+- ``model/``: the book's model for the live views: config.json, the weights, the tokenizer
+  (tokenizer.json and, for BPE, tokenizer.tiktoken) and manifest.json (the name the views show).
+  The model is gptlib's Shakespeare GPT, or the checkpoint folder named by $GPTLIB_BOOK_MODEL;
+- ``vendor/``: require.js and @jupyter-widgets/html-manager (from npm: ``npm ci``) and
+  anywidget's front-end (from the anywidget package), which book.js loads only on a page that
+  also shows widgets of other libraries.
+
+Enable it in _config.yml: ``sphinx: extra_extensions: [gptlib.widgets.book]``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib.resources import files
+from pathlib import Path
+
+import anywidget
+from sphinx.util import logging
+
+from ..files import atomic_write
+from ..tokenizer import BPETokenizer
+from ..training import tokenizer_from_folder
+from .live import book_model_folder
+from .tokens import tiktoken_ranks
+
+logger = logging.getLogger(__name__)
+
+WIDGETS_JS = files("gptlib.widgets") / "js"
+ENGINE = files("gptlib") / "web"
+# From npm (package.json): the html-manager for other libraries' widgets, and the loader it needs.
+VENDOR_NPM = {
+    "require.js": "requirejs/require.js",
+    "embed-amd.js": "@jupyter-widgets/html-manager/dist/embed-amd.js",
+}
+
+
+def write_model(folder: Path, out: Path) -> None:
+    """The book's model as the page loads it (see the module docstring)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copyfile(folder / name, out / name)
+    tokenizer = tokenizer_from_folder(folder)
+    info = {"type": "char", "chars": tokenizer.chars} if not isinstance(tokenizer, BPETokenizer) else {
+        "type": "bpe", "pattern": tokenizer.pattern, "special_tokens": tokenizer.special_tokens}
+    if isinstance(tokenizer, BPETokenizer):
+        atomic_write(out / "tokenizer.tiktoken", lambda tmp: Path(tmp).write_text(tiktoken_ranks(tokenizer), encoding="utf-8"))
+    manifest = {"name": f"the book's model ({folder.name})"}
+    for name, content in (("tokenizer.json", info), ("manifest.json", manifest)):
+        atomic_write(out / name, lambda tmp, c=content: Path(tmp).write_text(json.dumps(c), encoding="utf-8"))
+
+
+def copy_vendor(srcdir: Path, out: Path) -> None:
+    """require.js, the html-manager (with its fonts) and anywidget's AMD front-end."""
+    modules = srcdir / "node_modules"
+    missing = [p for p in VENDOR_NPM.values() if not (modules / p).is_file()]
+    if missing:
+        logger.info("gptlib.widgets.book: %s not installed (npm ci): pages that mix in other libraries' "
+                    "widgets will not draw them", ", ".join(missing))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, path in VENDOR_NPM.items():
+        shutil.copyfile(modules / path, out / name)
+    for font in (modules / VENDOR_NPM["embed-amd.js"]).parent.glob("*.woff2"):  # the icons its CSS names
+        shutil.copyfile(font, out / font.name)
+    shutil.copyfile(Path(anywidget.__file__).parent / "nbextension" / "index.js", out / "anywidget.js")
+
+
+def copy_assets(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    out = Path(app.outdir) / "_static" / "gptlib"
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(WIDGETS_JS / "book.js", out / "book.js")
+    (out / "web").mkdir(exist_ok=True)
+    for name in ("gpt.js", "bpe.js"):
+        shutil.copyfile(ENGINE / name, out / "web" / name)
+    write_model(book_model_folder(), out / "model")
+    copy_vendor(Path(app.srcdir), out / "vendor")
+
+
+def setup(app):
+    app.connect("build-finished", copy_assets)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
