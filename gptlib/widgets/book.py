@@ -3,7 +3,8 @@
 After an HTML build it writes into ``_static/gptlib/``:
 
 - ``book.js``: the loader that draws the widgets from the state saved in each page
-  (``_config.yml`` points myst-nb's ``nb_ipywidgets_js`` at it, in place of CDN scripts);
+  (``_config.yml`` points myst-nb's ``nb_ipywidgets_js`` at it, in place of CDN scripts), and
+  ``widgets/``: the front-end of each kind of widget (``bundle``) and its stylesheet;
 - ``web/``: the in-page GPT engine (gptlib/web: gpt.js, bpe.js);
 - ``model/``: the book's model for the live views: config.json, the weights, the tokenizer
   (tokenizer.json and, for BPE, tokenizer.tiktoken) and manifest.json (the name the views show).
@@ -28,6 +29,7 @@ from sphinx.util import logging
 from ..files import atomic_write
 from ..tokenizer import BPETokenizer
 from ..training import tokenizer_from_folder
+from .base import PARTS, bundle, stylesheet
 from .live import book_model_folder
 from .tokens import tiktoken_ranks
 
@@ -79,6 +81,10 @@ def copy_assets(app, exception) -> None:
     out = Path(app.outdir) / "_static" / "gptlib"
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(WIDGETS_JS / "book.js", out / "book.js")
+    (out / "widgets").mkdir(exist_ok=True)
+    for kind in PARTS:
+        (out / "widgets" / f"{kind}.js").write_text(bundle(kind), encoding="utf-8")
+    (out / "widgets" / "widgets.css").write_text(stylesheet(), encoding="utf-8")
     (out / "web").mkdir(exist_ok=True)
     for name in ("gpt.js", "bpe.js"):
         shutil.copyfile(ENGINE / name, out / "web" / name)

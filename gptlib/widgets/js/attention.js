@@ -95,7 +95,7 @@ function attentionMap(root, source, options) {
     // labels stay legible and cells can be tapped; a longer text scrolls sideways.
     const longest = Math.max(1, ...labels.map((t) => Array.from(t).length));
     const pad = Math.min(120, 10 + 7 * longest);
-    const width = Math.max(280, Math.min(560, (root.clientWidth || 560) - 4));
+    const width = Math.max(280, Math.min(560, drawWidth(root, 560)));
     const cell = Math.max(11, Math.min(22, Math.floor((width - pad - 4) / Math.max(T, 1))));
     const size = pad + T * cell + 4;
     const font = Math.min(11, cell);

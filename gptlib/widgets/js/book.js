@@ -8,8 +8,10 @@
 // by the book too (_static/gptlib/vendor/, copied from npm and anywidget at build time), so a
 // page never fetches from a CDN.
 //
-// It also tells the widgets where the book's assets are (globalThis.__gptlibAssets): the engine
-// (web/gpt.js, web/bpe.js) and the book's model (model/), next to this file.
+// Each widget is drawn by the front-end this build of the book ships (widgets/<kind>.js, the
+// module gptlib.widgets.base.bundle makes), not by the copy saved in the notebook, which may be
+// older than the engine beside it. It also tells the widgets where the book's assets are
+// (globalThis.__gptlibAssets): the engine (web/gpt.js, web/bpe.js) and the book's model (model/).
 (function () {
   "use strict";
   const here = new URL(".", document.currentScript.src).href;
@@ -40,20 +42,18 @@
     };
   }
 
-  const modules = new Map(), styles = new Set();
-  function load(esm) {
-    if (!modules.has(esm)) {
-      const url = URL.createObjectURL(new Blob([esm], {type: "text/javascript"}));
-      modules.set(esm, import(url).finally(() => URL.revokeObjectURL(url)));
-    }
-    return modules.get(esm);
+  const modules = new Map();
+  function frontEnd(kind) {
+    if (!modules.has(kind)) modules.set(kind, import(here + "widgets/" + kind + ".js"));
+    return modules.get(kind);
   }
-  function addStyle(css) {
-    if (!css || styles.has(css)) return;
-    styles.add(css);
-    const style = document.createElement("style");
-    style.textContent = css;
-    document.head.appendChild(style);
+  function addStyle() {
+    if (document.querySelector("link[data-gptlib-widgets]")) return;
+    const link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = here + "widgets/widgets.css";
+    link.setAttribute("data-gptlib-widgets", "");
+    document.head.appendChild(link);
   }
 
   function loadScript(src) {
@@ -89,8 +89,8 @@
       holder.className = "gptlib-output";
       tag.parentNode.insertBefore(holder, tag);
       try {
-        addStyle(saved.state._css);
-        const module = await load(saved.state._esm);
+        addStyle();
+        const module = await frontEnd(saved.state.kind);
         module.default.render({model: localModel(Object.assign({}, saved.state)), el: holder});
       } catch (e) {
         holder.textContent = "This widget could not be drawn: " + (e.message || e);

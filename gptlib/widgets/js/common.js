@@ -69,6 +69,14 @@ function heat(v, dark) {
   return "rgb(" + c.join(",") + ")";
 }
 
+// The width a widget can draw in: its content box (its padding excluded), or `fallback` while it
+// is not laid out yet.
+function drawWidth(root, fallback) {
+  const style = getComputedStyle(root);
+  const w = root.clientWidth - parseFloat(style.paddingLeft || 0) - parseFloat(style.paddingRight || 0);
+  return w > 0 ? w : fallback;
+}
+
 // A percentage for a probability, with as many decimals as small values need.
 function percent(p) {
   const x = 100 * p;

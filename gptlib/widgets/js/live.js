@@ -228,6 +228,7 @@ function renderLive(root, model, host) {
       if (source === "stored") { problem.textContent = "This view cannot compute here: it needs a kernel or a model folder."; return; }
       if (mine !== ticket) return;
       root.setAttribute("data-computed", "page");
+      root.setAttribute("data-model", engineModel.name);
       show(r);
     } catch (e) {
       problem.textContent = String(e.message || e);

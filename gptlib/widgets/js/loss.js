@@ -17,8 +17,8 @@ function renderLossWidget(root, model) {
   root.append(legend, readout);
 
   // Sized to the column it sits in, so the 12 px labels stay 12 px on a phone.
-  const W = Math.max(300, Math.min(640, (root.clientWidth || 560) - 4)), H = Math.round(W * 0.5);
-  const L = 46, R = 10, T = 8, B = 34;
+  const W = Math.max(300, Math.min(640, drawWidth(root, 560))), H = Math.round(W * 0.5);
+  const L = 46, R = 14, T = 8, B = 34;
   const ys = [].concat(...data.curves.map((c) => c.y));
   const x0 = 0, x1 = data.max_step || 1;
   let y0 = Math.min(...ys), y1 = Math.max(...ys);
@@ -33,7 +33,8 @@ function renderLossWidget(root, model) {
   for (let i = 0; i <= 4; i++) {
     const yv = y0 + (y1 - y0) * i / 4, xv = x0 + (x1 - x0) * i / 4;
     svg.appendChild(svgEl("text", {x: L - 4, y: sy(yv) + 4, "text-anchor": "end", "class": "gw-axis"}, yv.toFixed(2)));
-    svg.appendChild(svgEl("text", {x: sx(xv), y: H - B + 15, "text-anchor": "middle", "class": "gw-axis"}, String(Math.round(xv))));
+    svg.appendChild(svgEl("text", {x: sx(xv), y: H - B + 15, "text-anchor": i === 4 ? "end" : "middle", "class": "gw-axis"},
+      String(Math.round(xv))));
   }
   svg.appendChild(svgEl("text", {x: (L + W - R) / 2, y: H - 3, "text-anchor": "middle", "class": "gw-axis"}, "step"));
   data.curves.forEach((c) => {
