@@ -6,8 +6,9 @@ After an HTML build it writes into ``_static/gptlib/``:
   (``_config.yml`` points myst-nb's ``nb_ipywidgets_js`` at it, in place of CDN scripts), and
   ``widgets/``: the front-end of each kind of widget (``bundle``) and its stylesheet;
 - ``web/``: the in-page GPT engine (gptlib/web: gpt.js, bpe.js);
-- ``model/``: the book's model for the live views: config.json, the weights, the tokenizer
-  (tokenizer.json and, for BPE, tokenizer.tiktoken) and manifest.json (the name the views show).
+- ``model/``: the book's model for the live views, as ``gptlib.web.export_page_model`` writes it
+  (config.json, float16 weights, tokenizer.json and tokenizer.tiktoken), and manifest.json (the
+  name the views show).
   The model is gptlib's Shakespeare GPT, or the checkpoint folder named by $GPTLIB_BOOK_MODEL;
 - ``vendor/``: require.js and @jupyter-widgets/html-manager (from npm: ``npm ci``) and
   anywidget's front-end (from the anywidget package), which book.js loads only on a page that
@@ -27,16 +28,13 @@ import anywidget
 from sphinx.util import logging
 
 from ..files import atomic_write
-from ..tokenizer import BPETokenizer
-from ..training import tokenizer_from_folder
+from ..web import copy_scripts, export_page_model
 from .base import PARTS, bundle, stylesheet
 from .live import book_model_folder
-from .tokens import tiktoken_ranks
 
 logger = logging.getLogger(__name__)
 
 WIDGETS_JS = files("gptlib.widgets") / "js"
-ENGINE = files("gptlib") / "web"
 # From npm (package.json): the html-manager for other libraries' widgets, and the loader it needs.
 VENDOR_NPM = {
     "require.js": "requirejs/require.js",
@@ -45,18 +43,10 @@ VENDOR_NPM = {
 
 
 def write_model(folder: Path, out: Path) -> None:
-    """The book's model as the page loads it (see the module docstring)."""
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "model.safetensors"):
-        shutil.copyfile(folder / name, out / name)
-    tokenizer = tokenizer_from_folder(folder)
-    info = {"type": "char", "chars": tokenizer.chars} if not isinstance(tokenizer, BPETokenizer) else {
-        "type": "bpe", "pattern": tokenizer.pattern, "special_tokens": tokenizer.special_tokens}
-    if isinstance(tokenizer, BPETokenizer):
-        atomic_write(out / "tokenizer.tiktoken", lambda tmp: Path(tmp).write_text(tiktoken_ranks(tokenizer), encoding="utf-8"))
-    manifest = {"name": f"the book's model ({folder.name})"}
-    for name, content in (("tokenizer.json", info), ("manifest.json", manifest)):
-        atomic_write(out / name, lambda tmp, c=content: Path(tmp).write_text(json.dumps(c), encoding="utf-8"))
+    """The book's model as the page loads it (gptlib.web's float16 export), and its name."""
+    export_page_model(folder, out)
+    manifest = json.dumps({"name": f"the book's model ({folder.name})"})
+    atomic_write(out / "manifest.json", lambda tmp: Path(tmp).write_text(manifest, encoding="utf-8"))
 
 
 def copy_vendor(srcdir: Path, out: Path) -> None:
@@ -85,9 +75,7 @@ def copy_assets(app, exception) -> None:
     for kind in PARTS:
         (out / "widgets" / f"{kind}.js").write_text(bundle(kind), encoding="utf-8")
     (out / "widgets" / "widgets.css").write_text(stylesheet(), encoding="utf-8")
-    (out / "web").mkdir(exist_ok=True)
-    for name in ("gpt.js", "bpe.js"):
-        shutil.copyfile(ENGINE / name, out / "web" / name)
+    copy_scripts(out / "web")
     write_model(book_model_folder(), out / "model")
     copy_vendor(Path(app.srcdir), out / "vendor")
 

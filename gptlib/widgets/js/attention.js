@@ -35,6 +35,7 @@ function denseMaps(tokens, attention) {
 function attentionMap(root, source, options) {
   const state = {layer: options.layer || 0, head: options.head || 0, scale: options.scale || "row"};
   let src = null, T = 0, rowMax = null, cells = [], thumbs = [], layerButtons = [], headButtons = [];
+  let width = 0, widthFor = 0;
   if (options.title) root.appendChild(el("div", "gw-title", options.title));
   const layerRow = el("div", "gw-controls"), headRow = el("div", "gw-controls");
   const scaleRow = el("div", "gw-controls");
@@ -95,29 +96,32 @@ function attentionMap(root, source, options) {
     // labels stay legible and cells can be tapped; a longer text scrolls sideways.
     const longest = Math.max(1, ...labels.map((t) => Array.from(t).length));
     const pad = Math.min(120, 10 + 7 * longest);
-    const width = Math.max(280, Math.min(560, drawWidth(root, 560)));
+    if (!width || window.innerWidth !== widthFor) {  // measured once per window size: it forces a layout
+      width = Math.max(280, Math.min(560, drawWidth(root, 560)));
+      widthFor = window.innerWidth;
+    }
     const cell = Math.max(11, Math.min(22, Math.floor((width - pad - 4) / Math.max(T, 1))));
     const size = pad + T * cell + 4;
     const font = Math.min(11, cell);
-    const map = svgEl("svg", {width: size, height: size, "class": "gw-map", role: "img",
-      "aria-label": "attention heatmap: rows are queries, columns are keys"});
-    map.appendChild(svgEl("rect", {x: pad, y: pad, width: T * cell, height: T * cell, "class": "gw-future"}));
-    cells = [];
+    // One string parsed once: far faster than a thousand createElementNS calls while typing.
+    const esc = (t) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+    const parts = ['<svg xmlns="' + SVG_NS + '" width="' + size + '" height="' + size + '" class="gw-map" role="img" ' +
+      'aria-label="attention heatmap: rows are queries, columns are keys">' +
+      '<rect x="' + pad + '" y="' + pad + '" width="' + T * cell + '" height="' + T * cell + '" class="gw-future"/>'];
     for (let i = 0; i < T; i++) {
-      map.appendChild(svgEl("text", {x: pad - 4, y: pad + i * cell + cell / 2, "class": "gw-lab gw-tok-q",
-        "text-anchor": "end", "dominant-baseline": "central", "font-size": font}, labels[i]));
-      map.appendChild(svgEl("text", {x: 0, y: 0, "class": "gw-lab gw-tok-k", "text-anchor": "start",
-        "dominant-baseline": "central", "font-size": font,
-        transform: "translate(" + (pad + i * cell + cell / 2) + "," + (pad - 4) + ") rotate(-90)"}, labels[i]));
+      const y = pad + i * cell, mid = pad + i * cell + cell / 2;
+      parts.push('<text x="' + (pad - 4) + '" y="' + mid + '" class="gw-lab gw-tok-q" text-anchor="end" ' +
+        'dominant-baseline="central" font-size="' + font + '">' + esc(labels[i]) + '</text>' +
+        '<text x="0" y="0" class="gw-lab gw-tok-k" text-anchor="start" dominant-baseline="central" font-size="' + font +
+        '" transform="translate(' + mid + ',' + (pad - 4) + ') rotate(-90)">' + esc(labels[i]) + '</text>');
       for (let j = 0; j <= i; j++) {
-        const c = svgEl("rect", {x: pad + j * cell, y: pad + i * cell, width: cell - 1, height: cell - 1,
-          "class": "gw-cell", "data-i": i, "data-j": j});
-        map.appendChild(c);
-        cells.push(c);
+        parts.push('<rect x="' + (pad + j * cell) + '" y="' + y + '" width="' + (cell - 1) + '" height="' + (cell - 1) +
+          '" class="gw-cell" data-i="' + i + '" data-j="' + j + '"/>');
       }
     }
-    mapBox.textContent = "";
-    mapBox.appendChild(map);
+    mapBox.innerHTML = parts.join("") + "</svg>";
+    const map = mapBox.firstChild;
+    cells = Array.from(map.querySelectorAll(".gw-cell"), (c) => [c, +c.getAttribute("data-i"), +c.getAttribute("data-j")]);
     const describe = (e) => {
       const t = e.target;
       if (!t.hasAttribute || !t.hasAttribute("data-i")) { tip.style.display = "none"; return; }
@@ -155,7 +159,7 @@ function attentionMap(root, source, options) {
   function drawThumbs() {
     const dark = isDark(), k = thumbs.length ? thumbs[0].firstChild.width / Math.max(T, 1) : 1;
     thumbs.forEach((tb, h) => {
-      const ctx = tb.firstChild.getContext("2d");
+      const ctx = tb.context || (tb.context = tb.firstChild.getContext("2d"));
       ctx.clearRect(0, 0, T * k, T * k);
       for (let i = 0; i < T; i++) for (let j = 0; j <= i; j++) {
         ctx.fillStyle = heat(colourOf(state.layer, h, i, j), dark);
@@ -166,9 +170,7 @@ function attentionMap(root, source, options) {
 
   function paint() {
     const dark = isDark();
-    for (const c of cells) {
-      c.setAttribute("fill", heat(colourOf(state.layer, state.head, +c.getAttribute("data-i"), +c.getAttribute("data-j")), dark));
-    }
+    for (const [c, i, j] of cells) c.setAttribute("fill", heat(colourOf(state.layer, state.head, i, j), dark));
     drawThumbs();
     layerButtons.forEach((b, i) => b.classList.toggle("gw-active", i === state.layer));
     headButtons.forEach((b, i) => b.classList.toggle("gw-active", i === state.head));

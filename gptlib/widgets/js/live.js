@@ -45,8 +45,9 @@ function engineAnalyse(m, text, limits) {
   return result;
 }
 
-// Generates from `text` with engine model m; calls onToken(piece) as each token comes, one per
-// animation frame so that the page stays responsive; stops early when shouldStop() says so.
+// Generates from `text` with engine model m; calls onToken(piece) as each token comes, letting
+// the page paint every ~12 ms (so it stays responsive without slowing the model to the frame
+// rate); stops early when shouldStop() says so.
 async function engineGenerate(m, text, s, onToken, shouldStop) {
   let ids = m.tok.encode(text, {allowedSpecial: "all"});
   if (!ids.length) {
@@ -58,10 +59,15 @@ async function engineGenerate(m, text, s, onToken, shouldStop) {
     maxNewTokens: s.max_new_tokens, temperature: s.temperature, topK: s.top_k > 0 ? s.top_k : null,
     topP: s.top_p < 1 ? s.top_p : null, seed: s.seed,
   });
+  const paint = () => new Promise((r) => setTimeout(r, 0));
+  let since = performance.now();
   for (const id of tokens) {
     onToken(tokenPieces(m.tok, [id])[0]);
     if (shouldStop()) return;
-    await new Promise((r) => (typeof requestAnimationFrame === "function" ? requestAnimationFrame(r) : setTimeout(r, 0)));
+    if (performance.now() - since > 12) {
+      await paint();
+      since = performance.now();
+    }
   }
 }
 
@@ -163,7 +169,8 @@ function lensPanel(root) {
       table.appendChild(tr);
     });
     box.appendChild(table);
-    box.scrollLeft = box.scrollWidth;  // the last positions, where the prediction is
+    // Show the last positions, where the prediction is (after layout, not forcing one now).
+    requestAnimationFrame(() => { box.scrollLeft = box.scrollWidth; });
   };
 }
 
@@ -180,7 +187,7 @@ function renderLive(root, model, host) {
   const problem = el("div", "gw-problem");
   root.append(where, input, problem);
 
-  const updates = [];
+  const updates = [], later = [];  // later: the panels that take longest to draw
   if (views.includes("tokens")) updates.push(tokensPanel(root));
   let next = null, gen = null;
   if (views.includes("next") || views.includes("generate")) {
@@ -188,12 +195,23 @@ function renderLive(root, model, host) {
     updates.push(next.update);
   }
   if (views.includes("generate")) gen = generatePanel(root, settings, () => generate());
-  if (views.includes("attention")) updates.push(attentionPanel(root, settings));
-  if (views.includes("lens")) updates.push(lensPanel(root));
+  if (views.includes("attention")) later.push(attentionPanel(root, settings));
+  if (views.includes("lens")) later.push(lensPanel(root));
   if (views.includes("drop") && host.assets) dropZone(root, host);
 
   let engineModel = null, source = "stored", ticket = 0, generating = 0;
-  const show = (r) => { updates.forEach((f) => f(r)); root.setAttribute("data-text", r.text); };
+  // The prediction first; the maps a moment later, so that typing stays quick on a slow phone.
+  let shown = 0;
+  const show = (r) => {
+    const mine = ++shown;
+    updates.forEach((f) => f(r));
+    root.setAttribute("data-predicted", r.text);
+    setTimeout(() => {
+      if (mine !== shown) return;  // a newer text came meanwhile
+      later.forEach((f) => f(r));
+      root.setAttribute("data-text", r.text);
+    }, 0);
+  };
   const say = (text) => { where.textContent = text; };
 
   // Which model answers: a dropped one, else Python (kernel), else the book's in this page.
@@ -266,7 +284,14 @@ function renderLive(root, model, host) {
 
   model.on("change:result", () => { if (source === "kernel") show(model.get("result")); });
   model.on("change:text", () => { if (input.value !== model.get("text")) input.value = model.get("text"); });
-  input.addEventListener("input", analyse);
+  // One analysis per frame however fast the reader types: the newest text wins.
+  let queued = false;
+  input.addEventListener("input", () => {
+    if (queued) return;
+    queued = true;
+    const run = () => { queued = false; analyse(); };
+    if (typeof requestAnimationFrame === "function") requestAnimationFrame(run); else setTimeout(run, 0);
+  });
   host.onModelChange(async () => { await chooseSource(); analyse(); });
 
   show(model.get("result"));  // what was computed when the notebook ran, at once
