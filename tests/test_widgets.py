@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,15 +139,6 @@ def test_attention_widget_sends_rounded_lower_triangles_and_refuses_bad_maps():
         attention_map_widget(["a", "b", "c"], maps, layer=2)
 
 
-def test_sampling_explorer_refuses_bad_input():
-    with pytest.raises(ValueError, match="labels"):
-        sampling_explorer(np.zeros(5), ["a", "b"])
-    with pytest.raises(ValueError, match="one row"):
-        sampling_explorer(np.zeros((2, 5)), ["a"] * 5)
-    with pytest.raises(ValueError, match="top_p"):
-        sampling_explorer(np.arange(5.0), list("abcde"), top_p=2.0)
-
-
 def test_loss_widget_carries_its_title_and_rounded_thinned_curves():
     history = {"step": list(range(1000)), "loss": list(np.linspace(4, 2, 1000)),
                "evals": [{"step": 0, "train": 4.0, "val": 4.1}, {"step": 999, "train": 2.01234, "val": 2.3}]}
@@ -258,3 +250,32 @@ def test_playground_state_holds_no_weights():
     state = json.dumps({k: v for k, v in view.get_state().items() if k not in ("_esm", "_css")})
     assert len(state) < 80_000, "the saved state should hold results, never the model"
     assert view.views == ["drop", "tokens", "next", "generate", "attention", "lens"]
+
+
+# --- the book's assets -----------------------------------------------------------------------
+
+
+def test_the_book_serves_the_front_end_the_engine_and_the_named_model(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from safetensors import safe_open
+
+    from gptlib.widgets.book import copy_assets
+
+    folder = tmp_path / "my_run"
+    shutil.copytree(SHAKESPEARE_MODEL, folder)
+    monkeypatch.setenv(BOOK_MODEL_ENV, str(folder))  # as `GPTLIB_BOOK_MODEL=... make book` does
+    app = SimpleNamespace(outdir=str(tmp_path / "html"), srcdir=str(Path(gptlib.__file__).parents[1]),
+                          builder=SimpleNamespace(format="html"))
+    copy_assets(app, None)
+    out = tmp_path / "html" / "_static" / "gptlib"
+    assert {p.name for p in (out / "widgets").iterdir()} == {f"{k}.js" for k in PARTS} | {"widgets.css"}
+    assert (out / "widgets" / "live.js").read_text() == bundle("live")
+    assert {"gpt.js", "bpe.js"} <= {p.name for p in (out / "web").iterdir()} and (out / "book.js").is_file()
+    assert json.loads((out / "model" / "manifest.json").read_text()) == {"name": "the book's model (my_run)"}
+    with safe_open(out / "model" / "model.safetensors", framework="np") as f:
+        assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"float16"}  # half the download
+    config, params = gptlib.load_gpt2(out / "model")
+    np.testing.assert_allclose(params["wte"], gptlib.load_gpt2(folder)[1]["wte"], atol=1e-3)
+    if (Path(gptlib.__file__).parents[1] / "node_modules").is_dir():
+        assert {"require.js", "embed-amd.js", "anywidget.js"} <= {p.name for p in (out / "vendor").iterdir()}

@@ -278,3 +278,62 @@ def test_nothing_is_fetched_from_another_host(site):
         foreign = driver.execute_script("""return performance.getEntriesByType('resource').map(r => r.name)
             .filter(u => !u.startsWith(location.origin) && !u.startsWith('blob:') && !u.startsWith('data:'));""")
         assert foreign == [], f"{page} fetched {foreign}"
+
+
+# --- with a kernel: Python computes, the page draws -----------------------------------------------
+
+KERNEL_PAGE = """<!doctype html><meta charset="utf-8"><div id="host"></div>
+<script type="module">
+import widget from "./live.mjs";
+const {state, results, generated} = JSON.parse(document.getElementById("data").textContent);
+const handlers = new Map(), log = [];
+const fire = (name, value) => (handlers.get(name) || []).forEach((f) => f(value));
+// A stand-in for anywidget's model with a kernel behind it: it answers as the Python widget did.
+const model = {
+  get: (key) => state[key],
+  set(key, value) { state[key] = value; fire("change:" + key, value); },
+  save_changes() { log.push(["save", state.text]); setTimeout(() => model.set("result", results[state.text]), 5); },
+  send(msg) {
+    log.push(["send", msg.type]);
+    setTimeout(() => fire("msg:custom", msg.type === "hello" ? {type: "kernel"} : {reply_to: msg.request, ...generated}), 5);
+  },
+  on(name, f) { handlers.set(name, (handlers.get(name) || []).concat([f])); },
+  off() {},
+};
+window.__log = log;
+widget.render({model, el: document.getElementById("host")});
+</script>
+<script type="application/json" id="data">DATA</script>
+"""
+
+
+def test_with_a_kernel_python_computes_and_the_page_draws(site, tmp_path):
+    from gptlib.widgets.base import bundle
+    from gptlib.widgets.live import LIMITS, analyse, live_gpt, resolve_model
+
+    _, driver = site
+    texts = ["ROMEO:", "JULIET:\nO Romeo, Romeo"]
+    view = live_gpt(texts[0], views=["tokens", "next", "generate"])
+    generated = view.answer({"type": "generate", "text": texts[1],
+                             "settings": {"temperature": 0.8, "top_k": 0, "top_p": 0.95, "seed": 4, "max_new_tokens": 20}})
+    state = {k: v for k, v in view.get_state().items() if k not in ("_esm", "_css")}
+    results = {t: analyse(t, resolve_model(), LIMITS) for t in texts}
+    data = json.dumps({"state": state, "results": results, "generated": generated}).replace("</", "<\\/")
+    (tmp_path / "live.mjs").write_text(bundle("live"), encoding="utf-8")
+    (tmp_path / "page.html").write_text(KERNEL_PAGE.replace("DATA", data), encoding="utf-8")
+    with serve(tmp_path) as url:
+        driver.get(f"{url}/page.html")
+        wait_for(driver, "document.querySelector('.gptlib-live')?.getAttribute('data-source') === 'kernel'")
+        live = driver.find_element("css selector", ".gptlib-live")
+        assert "computed by Python" in live.find_element("css selector", ".gw-where").text
+        type_into(driver, live.find_element("css selector", "textarea.gw-input"), texts[1])
+        wait_for(driver, f"document.querySelector('.gptlib-live').getAttribute('data-text') === {json.dumps(texts[1])}")
+        top = json.loads(live.find_element("css selector", ".gw-panel-next").get_attribute("data-top"))
+        assert top == results[texts[1]]["next"]["labels"][:5]
+        assert ["save", texts[1]] in driver.execute_script("return window.__log;")
+        live.find_element("css selector", "input.gw-seed").clear()
+        live.find_element("css selector", "input.gw-seed").send_keys("4")
+        live.find_element("css selector", '[data-action="generate"]').click()
+        wait_for(driver, "document.querySelector('.gptlib-live').hasAttribute('data-generated')")
+        assert live.get_attribute("data-generated").split(",") == [str(t[0]) for t in generated["tokens"]]
+        no_errors(driver)

@@ -83,10 +83,11 @@
       return;
     }
     for (const tag of document.querySelectorAll('script[type="' + VIEW + '"]')) {
-      const saved = state[JSON.parse(tag.textContent).model_id];
+      const id = JSON.parse(tag.textContent).model_id, saved = state[id];
       if (!isOurs(saved)) continue;
       const holder = document.createElement("div");
       holder.className = "gptlib-output";
+      holder.setAttribute("data-model-id", id);
       tag.parentNode.insertBefore(holder, tag);
       try {
         addStyle();

@@ -28,15 +28,20 @@ async function loadModel(engine, read, name, bookTokenizer) {
   const config = JSON.parse(configText);
   const gpt = new engine.gpt.GPT(config, engine.gpt.parseSafetensors(weights));
   let tok = null;
-  const infoText = await text("tokenizer.json");
+  const infoText = await text("tokenizer.json"), ranks = await text("tokenizer.tiktoken");
   if (infoText) {
-    const info = JSON.parse(infoText);
-    if (info.type === "char") tok = new engine.bpe.CharTokenizer(info.chars);
-    else {
-      const ranks = await text("tokenizer.tiktoken");
-      if (ranks) {
-        tok = engine.bpe.BPETokenizer.fromTiktoken(ranks, {pattern: info.pattern || "gpt2", specialTokens: info.special_tokens || {}});
+    // gptlib's tokenizer files: tokenizer.json says the kind, tokenizer.tiktoken holds the tokens
+    // (for a character tokenizer, each character's bytes in id order).
+    const info = JSON.parse(infoText), bpe = engine.bpe;
+    if (info.type === "char") {
+      let chars = info.chars;
+      if (!chars && ranks) {
+        const table = bpe.BPETokenizer.fromTiktoken(ranks), utf8 = new TextDecoder();
+        chars = Array.from({length: table.nVocab}, (_, i) => utf8.decode(table.tokenBytes(i))).join("");
       }
+      if (chars) tok = new bpe.CharTokenizer(chars);
+    } else if (ranks) {
+      tok = bpe.BPETokenizer.fromTiktoken(ranks, {pattern: info.pattern || "gpt2", specialTokens: info.special_tokens || {}});
     }
   }
   if (!tok) tok = bookTokenizer ? await bookTokenizer() : null;
