@@ -88,36 +88,51 @@ def main(argv=None) -> int:
         driver.set_script_timeout(120)
         start = time.monotonic()
         driver.get(f"{base_url}/{PAGE}.html")
-        while not driver.execute_script("const w = document.querySelector('.gptlib-live');"
-                                        "return w && w.getAttribute('data-computed') === 'page';"):
+        while not driver.execute_script(
+            "const w = document.querySelector('.gptlib-live');"
+            "return w && w.getAttribute('data-computed') === 'page';"
+        ):
             if time.monotonic() - start > 60:
                 print("the live views never computed in the page")
                 return 1
             time.sleep(0.01)
         first = driver.execute_script("return performance.now();")
-        print(f"first prediction computed in the page: {first:.0f} ms after navigation "
-              "(model download and first forward pass included)")
+        print(
+            f"first prediction computed in the page: {first:.0f} ms after navigation "
+            "(model download and first forward pass included)"
+        )
         downloads = driver.execute_script(DOWNLOADS_JS)
         print("downloaded by the page (bytes on the wire, uncompressed server):")
         for kind, size in sorted(downloads.items(), key=lambda kv: -kv[1]):
             print(f"  {size / 1e3:9.1f} kB  {kind}")
         print(f"  {sum(downloads.values()) / 1e3:9.1f} kB  in all")
-        print(f"keystroke to the next-token bars updated, and to every panel (attention maps, lens) updated;")
+        print(
+            f"keystroke to the next-token bars updated, and to every panel (attention maps, lens) updated;"
+        )
         print(f"median and 90th percentile of {args.repeats} inputs:")
         for words in (3, 12, 24):
             text = " ".join(TEXT.split(" ")[:words])
-            times = [driver.execute_async_script(KEYSTROKE_JS, text + " " * (k % 2)) for k in range(args.repeats)]
-            n_tokens = driver.execute_script("return +document.querySelector('.gw-panel-tokens').getAttribute('data-n');")
+            times = [
+                driver.execute_async_script(KEYSTROKE_JS, text + " " * (k % 2))
+                for k in range(args.repeats)
+            ]
+            n_tokens = driver.execute_script(
+                "return +document.querySelector('.gw-panel-tokens').getAttribute('data-n');"
+            )
             predicted, everything = sorted(t[0] for t in times), sorted(t[1] for t in times)
             p90 = int(0.9 * len(times)) - 1
-            print(f"  {n_tokens:4d} tokens: prediction {statistics.median(predicted):6.1f} / {predicted[p90]:6.1f} ms, "
-                  f"every panel {statistics.median(everything):6.1f} / {everything[p90]:6.1f} ms")
+            print(
+                f"  {n_tokens:4d} tokens: prediction {statistics.median(predicted):6.1f} / {predicted[p90]:6.1f} ms, "
+                f"every panel {statistics.median(everything):6.1f} / {everything[p90]:6.1f} ms"
+            )
         rates = []
         for _ in range(3):
             ms, n = driver.execute_async_script(GENERATE_JS)
             rates.append(n / ms * 1000)
-        print(f"generation in the page: {n} tokens at {statistics.median(rates):.0f} tokens/s "
-              "(median of 3, click to last token, drawing included)")
+        print(
+            f"generation in the page: {n} tokens at {statistics.median(rates):.0f} tokens/s "
+            "(median of 3, click to last token, drawing included)"
+        )
     return 0
 
 

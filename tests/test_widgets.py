@@ -19,7 +19,15 @@ import torch
 
 import gptlib
 from gptlib.training import SHAKESPEARE_MODEL
-from gptlib.widgets import attention_map_widget, live_gpt, loss_widget, playground, sampling_explorer, token_viewer, visible
+from gptlib.widgets import (
+    attention_map_widget,
+    live_gpt,
+    loss_widget,
+    playground,
+    sampling_explorer,
+    token_viewer,
+    visible,
+)
 from gptlib.widgets.base import PARTS, bundle
 from gptlib.widgets.live import BOOK_MODEL_ENV, LIMITS, analyse, resolve_model
 from gptlib.widgets.tokens import tiktoken_ranks
@@ -58,18 +66,29 @@ def test_each_widget_has_a_fixed_plain_text_form_and_no_address(shakespeare):
         loss_widget({"step": [0, 1], "loss": [3.0, 2.5]}, title="my run"),
     ]
     assert [repr(w) for w in widgets] == [
-        "<token viewer: 5 characters>", "<attention-map widget: 1 layers x 1 heads, 2 tokens>",
-        "<sampling explorer>", "<loss curves: my run>"]
+        "<token viewer: 5 characters>",
+        "<attention-map widget: 1 layers x 1 heads, 2 tokens>",
+        "<sampling explorer>",
+        "<loss curves: my run>",
+    ]
     for w in widgets:
         bundle_, plain = w._repr_mimebundle_()[0], w._repr_mimebundle_()[0]["text/plain"]
-        assert "0x" not in plain and bundle_["application/vnd.jupyter.widget-view+json"]["model_id"] == w.model_id
-        assert w.model_id.startswith(f"gptlib-{w.kind}-") and w.layout.model_id == w.model_id + "-layout"
+        assert (
+            "0x" not in plain
+            and bundle_["application/vnd.jupyter.widget-view+json"]["model_id"] == w.model_id
+        )
+        assert (
+            w.model_id.startswith(f"gptlib-{w.kind}-")
+            and w.layout.model_id == w.model_id + "-layout"
+        )
 
 
 def test_the_front_end_is_one_module_per_kind_built_from_the_js_files():
     for kind, parts in PARTS.items():
         source = bundle(kind)
-        assert source.startswith("// --- common.js ---") and source.rstrip().endswith("export default {render};")
+        assert source.startswith("// --- common.js ---") and source.rstrip().endswith(
+            "export default {render};"
+        )
         assert re.findall(r"^// --- (\w+)\.js ---$", source, re.M) == ["common", *parts, "widget"]
         assert f"RENDERERS.{kind} =" in source
 
@@ -83,13 +102,19 @@ def test_visible_marks_whitespace_like_the_widgets():
 
 def test_token_viewer_rows_are_the_tokenizers_ids_with_special_tokens_as_one(shakespeare):
     gpt2 = gptlib.gpt2_tokenizer()
-    reference = tiktoken.Encoding("gpt2", pat_str=gpt2.pattern, mergeable_ranks=gpt2.ranks,
-                                  special_tokens={"<|endoftext|>": 50256})
+    reference = tiktoken.Encoding(
+        "gpt2",
+        pat_str=gpt2.pattern,
+        mergeable_ranks=gpt2.ranks,
+        special_tokens={"<|endoftext|>": 50256},
+    )
     widget = token_viewer(TEXT, {"GPT-2": gpt2, "Shakespeare": shakespeare})
     rows = widget.data["rows"]
     assert [t[0] for t in rows[0]["tokens"]] == reference.encode(TEXT, allowed_special="all")
     special = [t for t in rows[1]["tokens"] if t[3] == 2]
-    assert [t[1] for t in special] == ["<|endoftext|>"] and special[0][0] == shakespeare.special_tokens["<|endoftext|>"]
+    assert [t[1] for t in special] == ["<|endoftext|>"] and special[0][
+        0
+    ] == shakespeare.special_tokens["<|endoftext|>"]
     assert widget.data["live"]["name"] == "Shakespeare"  # GPT-2 is too large for the page
     assert widget.data["live"]["special"] == {"<|endoftext|>": special[0][0]}
 
@@ -140,8 +165,14 @@ def test_attention_widget_sends_rounded_lower_triangles_and_refuses_bad_maps():
 
 
 def test_loss_widget_carries_its_title_and_rounded_thinned_curves():
-    history = {"step": list(range(1000)), "loss": list(np.linspace(4, 2, 1000)),
-               "evals": [{"step": 0, "train": 4.0, "val": 4.1}, {"step": 999, "train": 2.01234, "val": 2.3}]}
+    history = {
+        "step": list(range(1000)),
+        "loss": list(np.linspace(4, 2, 1000)),
+        "evals": [
+            {"step": 0, "train": 4.0, "val": 4.1},
+            {"step": 999, "train": 2.01234, "val": 2.3},
+        ],
+    }
     widget = loss_widget(history, max_points=100, title="the chapter's run")
     assert widget.data["title"] == "the chapter's run"
     batch, train, val = widget.data["curves"]
@@ -164,16 +195,20 @@ def test_live_result_predicts_what_transformers_gpt2_predicts(shakespeare, hf_sh
     with torch.no_grad():
         out = hf_shakespeare(torch.tensor([ids]), output_attentions=True)
     logits = out.logits[0, -1].numpy()
-    top = np.argsort(-logits)[:LIMITS["bars"]]
+    top = np.argsort(-logits)[: LIMITS["bars"]]
     assert result["next"]["labels"] == [shakespeare.token_str(int(i)) for i in top]
-    np.testing.assert_allclose([e[0] for e in result["next"]["entries"][:len(top)]], logits[top], atol=2e-3)
+    np.testing.assert_allclose(
+        [e[0] for e in result["next"]["entries"][: len(top)]], logits[top], atol=2e-3
+    )
     assert result["next"]["vocab_size"] == 1024
     attention = result["attention"]
     n = min(len(ids), LIMITS["attention"])
     assert attention["offset"] == len(ids) - n and len(attention["tokens"]) == n
     reference = torch.stack(out.attentions)[:, 0, :, -n:, -n:].numpy()  # [layer, head, n, n]
     rows, cols = np.tril_indices(n)
-    np.testing.assert_allclose(np.array(attention["maps"]) / attention["scale"], reference[..., rows, cols], atol=6e-4)
+    np.testing.assert_allclose(
+        np.array(attention["maps"]) / attention["scale"], reference[..., rows, cols], atol=6e-4
+    )
 
 
 def test_live_text_beyond_the_context_reads_the_last_n_ctx_tokens(shakespeare):
@@ -181,7 +216,9 @@ def test_live_text_beyond_the_context_reads_the_last_n_ctx_tokens(shakespeare):
     text = "To be, or not to be, that is the question. " * 20
     result = analyse(text, m)
     n = len(shakespeare.encode(text))
-    assert n > m.config.n_ctx and result["start"] == n - m.config.n_ctx and len(result["tokens"]) == n
+    assert (
+        n > m.config.n_ctx and result["start"] == n - m.config.n_ctx and len(result["tokens"]) == n
+    )
     assert analyse("", m)["next"] is None
 
 
@@ -197,23 +234,46 @@ def test_live_view_generates_in_python_as_gptlib_generate_does(shakespeare):
     view = live_gpt("ROMEO:", views=["generate"])
     messages = sent_messages(view)
     settings = {"temperature": 0.8, "top_k": 20, "top_p": 0.9, "seed": 3, "max_new_tokens": 12}
-    view._on_message(view, {"type": "generate", "request": 1, "text": "ROMEO:", "settings": settings}, [])
-    view._on_message(view, {"type": "generate", "request": 2, "text": "ROMEO:", "settings": settings}, [])
+    view._on_message(
+        view, {"type": "generate", "request": 1, "text": "ROMEO:", "settings": settings}, []
+    )
+    view._on_message(
+        view, {"type": "generate", "request": 2, "text": "ROMEO:", "settings": settings}, []
+    )
     config, params, _ = gptlib.load_shakespeare_model()
-    expected = gptlib.generate(gptlib.NumpyGPT(config, params), shakespeare.encode("ROMEO:"), 12,
-                               temperature=0.8, top_k=20, top_p=0.9, seed=3)
-    assert [t[0] for t in messages[0]["tokens"]] == expected == [t[0] for t in messages[1]["tokens"]]
-    view._on_message(view, {"type": "generate", "request": 3, "text": "ROMEO:", "settings": {"temperature": -1}}, [])
+    expected = gptlib.generate(
+        gptlib.NumpyGPT(config, params),
+        shakespeare.encode("ROMEO:"),
+        12,
+        temperature=0.8,
+        top_k=20,
+        top_p=0.9,
+        seed=3,
+    )
+    assert (
+        [t[0] for t in messages[0]["tokens"]] == expected == [t[0] for t in messages[1]["tokens"]]
+    )
+    view._on_message(
+        view,
+        {"type": "generate", "request": 3, "text": "ROMEO:", "settings": {"temperature": -1}},
+        [],
+    )
     assert messages[2]["reply_to"] == 3 and "temperature" in messages[2]["error"]
 
 
 def test_live_view_takes_the_readers_models(shakespeare, small_checkpoint):
     config, params, _ = gptlib.load_shakespeare_model()
     numpy_model = live_gpt("ROMEO:", model=gptlib.NumpyGPT(config, params), views=["next"])
-    torch_model = live_gpt("ROMEO:", model=gptlib.GPT.from_params(config, params, device="cpu"), views=["next"])
+    torch_model = live_gpt(
+        "ROMEO:", model=gptlib.GPT.from_params(config, params, device="cpu"), views=["next"]
+    )
     book = live_gpt("ROMEO:", views=["next"])
     assert numpy_model.model_info["book"] and torch_model.model_info["book"]  # the same weights
-    assert numpy_model.result["next"]["labels"] == torch_model.result["next"]["labels"] == book.result["next"]["labels"]
+    assert (
+        numpy_model.result["next"]["labels"]
+        == torch_model.result["next"]["labels"]
+        == book.result["next"]["labels"]
+    )
     folder, _ = small_checkpoint  # transformers' save_pretrained: vocabulary 101, no tokenizer
     with pytest.raises(ValueError, match="tokenizer"):
         live_gpt("ab", model=folder)
@@ -265,17 +325,28 @@ def test_the_book_serves_the_front_end_the_engine_and_the_named_model(monkeypatc
     folder = tmp_path / "my_run"
     shutil.copytree(SHAKESPEARE_MODEL, folder)
     monkeypatch.setenv(BOOK_MODEL_ENV, str(folder))  # as `GPTLIB_BOOK_MODEL=... make book` does
-    app = SimpleNamespace(outdir=str(tmp_path / "html"), srcdir=str(Path(gptlib.__file__).parents[1]),
-                          builder=SimpleNamespace(format="html"))
+    app = SimpleNamespace(
+        outdir=str(tmp_path / "html"),
+        srcdir=str(Path(gptlib.__file__).parents[1]),
+        builder=SimpleNamespace(format="html"),
+    )
     copy_assets(app, None)
     out = tmp_path / "html" / "_static" / "gptlib"
-    assert {p.name for p in (out / "widgets").iterdir()} == {f"{k}.js" for k in PARTS} | {"widgets.css"}
+    assert {p.name for p in (out / "widgets").iterdir()} == {f"{k}.js" for k in PARTS} | {
+        "widgets.css"
+    }
     assert (out / "widgets" / "live.js").read_text() == bundle("live")
-    assert {"gpt.js", "bpe.js"} <= {p.name for p in (out / "web").iterdir()} and (out / "book.js").is_file()
-    assert json.loads((out / "model" / "manifest.json").read_text()) == {"name": "the book's model (my_run)"}
+    assert {"gpt.js", "bpe.js"} <= {p.name for p in (out / "web").iterdir()} and (
+        out / "book.js"
+    ).is_file()
+    assert json.loads((out / "model" / "manifest.json").read_text()) == {
+        "name": "the book's model (my_run)"
+    }
     with safe_open(out / "model" / "model.safetensors", framework="np") as f:
         assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"float16"}  # half the download
     config, params = gptlib.load_gpt2(out / "model")
     np.testing.assert_allclose(params["wte"], gptlib.load_gpt2(folder)[1]["wte"], atol=1e-3)
     if (Path(gptlib.__file__).parents[1] / "node_modules").is_dir():
-        assert {"require.js", "embed-amd.js", "anywidget.js"} <= {p.name for p in (out / "vendor").iterdir()}
+        assert {"require.js", "embed-amd.js", "anywidget.js"} <= {
+            p.name for p in (out / "vendor").iterdir()
+        }

@@ -21,7 +21,17 @@ import pytest
 from nbclient import NotebookClient
 
 import gptlib
-from browser import REPO, build_book, chromium, console_messages, require_chromium, serve, severe_console_errors, write_config, write_toc
+from browser import (
+    REPO,
+    build_book,
+    chromium,
+    console_messages,
+    require_chromium,
+    serve,
+    severe_console_errors,
+    write_config,
+    write_toc,
+)
 from conftest import make_hf_checkpoint
 
 WAIT = 30  # seconds for a page's widgets (and the model they load) to be ready
@@ -56,7 +66,11 @@ ipywidgets.IntSlider(value=7, description="plain")""",
 
 def executed_notebook(path: Path, cells: list[str]) -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=True).execute()
     nbformat.write(nb, path)
 
@@ -68,7 +82,9 @@ def site():
     with tempfile.TemporaryDirectory(prefix="gptlib-widgets-") as tmp:
         src = Path(tmp) / "src"
         src.mkdir()
-        write_config(src / "_config.yml")  # the book's, not executing, with paths into the repository
+        write_config(
+            src / "_config.yml"
+        )  # the book's, not executing, with paths into the repository
         (src / "intro.md").write_text("# Widgets\n\nThe widget test pages.\n")
         shutil.copyfile(REPO / "book" / "playground.ipynb", src / "playground.ipynb")
         executed_notebook(src / "widgets.ipynb", WIDGET_CELLS)
@@ -104,8 +120,11 @@ def wait_for(driver, condition: str, seconds: float = WAIT):
 
 def type_into(driver, textarea, text):
     """Replace a text box's text as typing would (one input event)."""
-    driver.execute_script("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'));",
-                          textarea, text)
+    driver.execute_script(
+        "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'));",
+        textarea,
+        text,
+    )
 
 
 def assert_same_top5(page_labels, text, config, params, tokenizer):
@@ -116,7 +135,10 @@ def assert_same_top5(page_labels, text, config, params, tokenizer):
     logit_of = {tokenizer.token_str(int(i)): logits[i] for i in order[:10]}
     expected = [tokenizer.token_str(int(i)) for i in order[:5]]
     for k, (got, want) in enumerate(zip(page_labels[:5], expected)):
-        assert got == want or abs(logit_of.get(got, -np.inf) - logit_of[want]) < 0.02, (page_labels, expected)
+        assert got == want or abs(logit_of.get(got, -np.inf) - logit_of[want]) < 0.02, (
+            page_labels,
+            expected,
+        )
 
 
 def no_errors(driver):
@@ -130,12 +152,19 @@ def no_errors(driver):
 def test_typing_gives_the_predictions_numpy_gives(site):
     driver = open_page(site, "playground")
     live = driver.find_element("css selector", ".gptlib-live")
-    wait_for(driver, "document.querySelector('.gptlib-live').getAttribute('data-computed') === 'page'")
+    wait_for(
+        driver, "document.querySelector('.gptlib-live').getAttribute('data-computed') === 'page'"
+    )
     config, params, tokenizer = gptlib.load_shakespeare_model()
     for text in ["KING HENRY:\nOnce more unto the breach, dear friends", "To be, or not to be"]:
         type_into(driver, live.find_element("css selector", "textarea.gw-input"), text)
-        wait_for(driver, f"document.querySelector('.gptlib-live').getAttribute('data-text') === {json.dumps(text)}")
-        labels = json.loads(live.find_element("css selector", ".gw-panel-next").get_attribute("data-top"))
+        wait_for(
+            driver,
+            f"document.querySelector('.gptlib-live').getAttribute('data-text') === {json.dumps(text)}",
+        )
+        labels = json.loads(
+            live.find_element("css selector", ".gw-panel-next").get_attribute("data-top")
+        )
         assert_same_top5(labels, text, config, params, tokenizer)
         n = int(live.find_element("css selector", ".gw-panel-tokens").get_attribute("data-n"))
         assert n == len(tokenizer.encode(text))
@@ -146,7 +175,9 @@ def test_typing_gives_the_predictions_numpy_gives(site):
 def test_generation_with_a_seed_gives_the_same_tokens_every_time(site):
     driver = open_page(site, "playground")
     live = driver.find_element("css selector", ".gptlib-live")
-    wait_for(driver, "document.querySelector('.gptlib-live').getAttribute('data-computed') === 'page'")
+    wait_for(
+        driver, "document.querySelector('.gptlib-live').getAttribute('data-computed') === 'page'"
+    )
     seed = live.find_element("css selector", "input.gw-seed")
 
     def generate(s):
@@ -171,19 +202,31 @@ def test_a_dropped_checkpoint_drives_every_live_view(site, tmp_path):
     driver = open_page(site, "widgets")
     lives = driver.find_elements("css selector", ".gptlib-live")
     assert len(lives) == 2
-    wait_for(driver, "[...document.querySelectorAll('.gptlib-live')].every(w => w.getAttribute('data-computed') === 'page')")
-    before = [w.find_element("css selector", ".gw-panel-next").get_attribute("data-top") for w in lives]
+    wait_for(
+        driver,
+        "[...document.querySelectorAll('.gptlib-live')].every(w => w.getAttribute('data-computed') === 'page')",
+    )
+    before = [
+        w.find_element("css selector", ".gw-panel-next").get_attribute("data-top") for w in lives
+    ]
     files = lives[0].find_element("css selector", "input.gw-files")
     files.send_keys("\n".join(str(tmp_path / n) for n in ("config.json", "model.safetensors")))
     wait_for(driver, "document.querySelector('.gptlib-live').hasAttribute('data-dropped')")
     config, params = gptlib.load_gpt2(tmp_path)
     tokenizer = gptlib.shakespeare_tokenizer()
-    wait_for(driver, "[...document.querySelectorAll('.gptlib-live')].every(w => w.getAttribute('data-model') === 'your model')")
+    wait_for(
+        driver,
+        "[...document.querySelectorAll('.gptlib-live')].every(w => w.getAttribute('data-model') === 'your model')",
+    )
     for w in lives:
         text = w.get_attribute("data-text")
-        labels = json.loads(w.find_element("css selector", ".gw-panel-next").get_attribute("data-top"))
+        labels = json.loads(
+            w.find_element("css selector", ".gw-panel-next").get_attribute("data-top")
+        )
         assert_same_top5(labels, text, config, params, tokenizer)
-    assert [w.find_element("css selector", ".gw-panel-next").get_attribute("data-top") for w in lives] != before
+    assert [
+        w.find_element("css selector", ".gw-panel-next").get_attribute("data-top") for w in lives
+    ] != before
     assert "your files" in lives[1].find_element("css selector", ".gw-where").text
     no_errors(driver)
 
@@ -195,14 +238,19 @@ def test_the_token_viewers_box_counts_a_special_token_once(site):
     type_into(driver, viewer.find_element("css selector", "textarea.gw-input"), text)
     tokenizer = gptlib.shakespeare_tokenizer()
     expected = tokenizer.encode(text, allowed_special="all")
-    wait_for(driver, f"document.querySelector('.gptlib-tokens').getAttribute('data-live-tokens') === '{len(expected)}'")
+    wait_for(
+        driver,
+        f"document.querySelector('.gptlib-tokens').getAttribute('data-live-tokens') === '{len(expected)}'",
+    )
     box = viewer.find_elements("css selector", ".gw-live .gw-text")[0]
     ids = [int(s.get_attribute("data-id")) for s in box.find_elements("css selector", ".gw-tok")]
     assert ids == expected
     special = box.find_elements("css selector", ".gw-special")
     assert [s.text for s in special] == ["<|endoftext|>"]
     rows = viewer.find_elements("css selector", ".gw-row:not(.gw-live) .gw-text")
-    assert len(rows[1].find_elements("css selector", ".gw-tok")) == len(expected)  # the same as the Python row
+    assert len(rows[1].find_elements("css selector", ".gw-tok")) == len(
+        expected
+    )  # the same as the Python row
 
 
 def test_the_attention_maps_controls(site):
@@ -210,8 +258,10 @@ def test_the_attention_maps_controls(site):
 
     driver = open_page(site, "widgets")
     widget = driver.find_element("css selector", ".gptlib-attention")
-    colours = lambda: [c.get_attribute("fill") for c in widget.find_elements("css selector", ".gw-cell")]
-    n = len(widget.find_elements("css selector", ".gw-tok-q"))
+    colours = lambda: [
+        c.get_attribute("fill") for c in widget.find_elements("css selector", ".gw-cell")
+    ]
+    n = len(widget.find_elements("css selector", "text[data-q]"))
     assert n > 10 and len(colours()) == n * (n + 1) // 2 and all(colours())
     start = colours()
     widget.find_element("css selector", '.gw-btn[data-head="3"]').click()
@@ -238,13 +288,18 @@ def test_the_loss_widget_shows_its_title_and_reads_out_beside_the_plot(site):
 
     driver = open_page(site, "widgets")
     widget = driver.find_element("css selector", ".gptlib-loss")
-    assert widget.find_element("css selector", ".gw-title").text == "The book's model, trained in chapter 8"
+    assert (
+        widget.find_element("css selector", ".gw-title").text
+        == "The book's model, trained in chapter 8"
+    )
     plot = widget.find_element("css selector", "svg.gw-plot")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", plot)
     ActionChains(driver).move_to_element(plot).perform()
     readout = widget.find_element("css selector", ".gw-readout")
     assert readout.text.startswith("step ") and "val (eval)" in readout.text
-    assert readout.rect["y"] + readout.rect["height"] <= plot.rect["y"]  # above the plot, never over it
+    assert (
+        readout.rect["y"] + readout.rect["height"] <= plot.rect["y"]
+    )  # above the plot, never over it
 
 
 @pytest.mark.parametrize("page", ["playground", "widgets"])
@@ -314,26 +369,49 @@ def test_with_a_kernel_python_computes_and_the_page_draws(site, tmp_path):
     _, driver = site
     texts = ["ROMEO:", "JULIET:\nO Romeo, Romeo"]
     view = live_gpt(texts[0], views=["tokens", "next", "generate"])
-    generated = view.answer({"type": "generate", "text": texts[1],
-                             "settings": {"temperature": 0.8, "top_k": 0, "top_p": 0.95, "seed": 4, "max_new_tokens": 20}})
+    generated = view.answer(
+        {
+            "type": "generate",
+            "text": texts[1],
+            "settings": {
+                "temperature": 0.8,
+                "top_k": 0,
+                "top_p": 0.95,
+                "seed": 4,
+                "max_new_tokens": 20,
+            },
+        }
+    )
     state = {k: v for k, v in view.get_state().items() if k not in ("_esm", "_css")}
     results = {t: analyse(t, resolve_model(), LIMITS) for t in texts}
-    data = json.dumps({"state": state, "results": results, "generated": generated}).replace("</", "<\\/")
+    data = json.dumps({"state": state, "results": results, "generated": generated}).replace(
+        "</", "<\\/"
+    )
     (tmp_path / "live.mjs").write_text(bundle("live"), encoding="utf-8")
     (tmp_path / "page.html").write_text(KERNEL_PAGE.replace("DATA", data), encoding="utf-8")
     with serve(tmp_path) as url:
         driver.get(f"{url}/page.html")
-        wait_for(driver, "document.querySelector('.gptlib-live')?.getAttribute('data-source') === 'kernel'")
+        wait_for(
+            driver,
+            "document.querySelector('.gptlib-live')?.getAttribute('data-source') === 'kernel'",
+        )
         live = driver.find_element("css selector", ".gptlib-live")
         assert "computed by Python" in live.find_element("css selector", ".gw-where").text
         type_into(driver, live.find_element("css selector", "textarea.gw-input"), texts[1])
-        wait_for(driver, f"document.querySelector('.gptlib-live').getAttribute('data-text') === {json.dumps(texts[1])}")
-        top = json.loads(live.find_element("css selector", ".gw-panel-next").get_attribute("data-top"))
+        wait_for(
+            driver,
+            f"document.querySelector('.gptlib-live').getAttribute('data-text') === {json.dumps(texts[1])}",
+        )
+        top = json.loads(
+            live.find_element("css selector", ".gw-panel-next").get_attribute("data-top")
+        )
         assert top == results[texts[1]]["next"]["labels"][:5]
         assert ["save", texts[1]] in driver.execute_script("return window.__log;")
         live.find_element("css selector", "input.gw-seed").clear()
         live.find_element("css selector", "input.gw-seed").send_keys("4")
         live.find_element("css selector", '[data-action="generate"]').click()
         wait_for(driver, "document.querySelector('.gptlib-live').hasAttribute('data-generated')")
-        assert live.get_attribute("data-generated").split(",") == [str(t[0]) for t in generated["tokens"]]
+        assert live.get_attribute("data-generated").split(",") == [
+            str(t[0]) for t in generated["tokens"]
+        ]
         no_errors(driver)

@@ -20,4 +20,12 @@ from .loss import loss_widget
 from .sampling import sampling_explorer
 from .tokens import token_viewer
 
-__all__ = ["attention_map_widget", "live_gpt", "loss_widget", "playground", "sampling_explorer", "token_viewer", "visible"]
+__all__ = [
+    "attention_map_widget",
+    "live_gpt",
+    "loss_widget",
+    "playground",
+    "sampling_explorer",
+    "token_viewer",
+    "visible",
+]

@@ -45,7 +45,9 @@ def check_maps(tokens, maps) -> np.ndarray:
     if not np.isfinite(maps).all() or maps.min() < 0 or maps.max() > 1 + 1e-6:
         raise ValueError("maps must hold probabilities in [0, 1]")
     if np.abs(np.triu(maps, k=1)).max(initial=0.0) > 1e-6:
-        raise ValueError("maps must be causal: a query (row) gives no weight to later keys (columns)")
+        raise ValueError(
+            "maps must be causal: a query (row) gives no weight to later keys (columns)"
+        )
     return maps
 
 
@@ -53,8 +55,15 @@ class AttentionMap(Widget):
     KIND = "attention"
 
 
-def attention_map_widget(tokens, maps, *, layer: int = 0, head: int = 0, title: str = "Attention maps",
-                         colour: str = "row") -> AttentionMap:
+def attention_map_widget(
+    tokens,
+    maps,
+    *,
+    layer: int = 0,
+    head: int = 0,
+    title: str = "Attention maps",
+    colour: str = "row",
+) -> AttentionMap:
     """The widget for ``maps`` [n_layer, n_head, n_seq, n_seq] over ``tokens`` (n_seq strings).
 
     ``layer`` and ``head`` choose what is shown first; ``colour`` the colour scale first shown:
@@ -63,7 +72,9 @@ def attention_map_widget(tokens, maps, *, layer: int = 0, head: int = 0, title: 
     maps = check_maps(tokens, maps)
     n_layer, n_head = maps.shape[:2]
     if not (0 <= layer < n_layer and 0 <= head < n_head):
-        raise ValueError(f"layer must be in [0, {n_layer}) and head in [0, {n_head}), got {layer} and {head}")
+        raise ValueError(
+            f"layer must be in [0, {n_layer}) and head in [0, {n_head}), got {layer} and {head}"
+        )
     if colour not in COLOURS:
         raise ValueError(f"colour must be one of {COLOURS}, got {colour!r}")
     data = {
@@ -77,4 +88,6 @@ def attention_map_widget(tokens, maps, *, layer: int = 0, head: int = 0, title: 
         "head": head,
         "colour": colour,
     }
-    return AttentionMap(data, f"attention-map widget: {n_layer} layers x {n_head} heads, {len(tokens)} tokens")
+    return AttentionMap(
+        data, f"attention-map widget: {n_layer} layers x {n_head} heads, {len(tokens)} tokens"
+    )

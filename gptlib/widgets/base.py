@@ -1,4 +1,4 @@
-"""What every gptlib widget shares: one anywidget class, its JavaScript and CSS, and the kernel side.
+"""What every gptlib widget shares: one anywidget class, its JavaScript and CSS, the kernel side.
 
 A widget is an ``anywidget.AnyWidget``: Python holds its data as traits; its front-end is one ES
 module assembled from the files in ``gptlib/widgets/js`` (``bundle``). The same module draws it
@@ -39,7 +39,10 @@ PARTS = {
 def bundle(kind: str) -> str:
     """The ES module of one kind of widget: its JavaScript files concatenated, in order."""
     names = ["common", *PARTS[kind], "widget"]
-    return "".join(f"// --- {name}.js ---\n" + (JS_DIR / f"{name}.js").read_text(encoding="utf-8") for name in names)
+    return "".join(
+        f"// --- {name}.js ---\n" + (JS_DIR / f"{name}.js").read_text(encoding="utf-8")
+        for name in names
+    )
 
 
 def stylesheet() -> str:
@@ -74,8 +77,13 @@ class Widget(anywidget.AnyWidget):
     def __init__(self, data: dict, summary: str, **traits):
         model_id = f"gptlib-{self.KIND}-{next(_serial)}"
         self._summary = summary
-        super().__init__(kind=self.KIND, data=data, model_id=model_id,
-                         layout=ipywidgets.Layout(model_id=model_id + "-layout"), **traits)
+        super().__init__(
+            kind=self.KIND,
+            data=data,
+            model_id=model_id,
+            layout=ipywidgets.Layout(model_id=model_id + "-layout"),
+            **traits,
+        )
         self.on_msg(self._on_message)
 
     def __repr__(self) -> str:
@@ -98,5 +106,5 @@ class Widget(anywidget.AnyWidget):
         self.send({"reply_to": content["request"], **reply})
 
     def answer(self, request: dict) -> dict:
-        """The reply to a request from the front-end (a dict with "type"); subclasses answer theirs."""
+        """The reply to a request from the front-end (a dict with "type"); subclasses answer."""
         raise ValueError(f"this widget does not answer {request.get('type')!r} requests")

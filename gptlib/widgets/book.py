@@ -46,7 +46,9 @@ def write_model(folder: Path, out: Path) -> None:
     """The book's model as the page loads it (gptlib.web's float16 export), and its name."""
     export_page_model(folder, out)
     manifest = json.dumps({"name": f"the book's model ({folder.name})"})
-    atomic_write(out / "manifest.json", lambda tmp: Path(tmp).write_text(manifest, encoding="utf-8"))
+    atomic_write(
+        out / "manifest.json", lambda tmp: Path(tmp).write_text(manifest, encoding="utf-8")
+    )
 
 
 def copy_vendor(srcdir: Path, out: Path) -> None:
@@ -54,15 +56,22 @@ def copy_vendor(srcdir: Path, out: Path) -> None:
     modules = srcdir / "node_modules"
     missing = [p for p in VENDOR_NPM.values() if not (modules / p).is_file()]
     if missing:
-        logger.info("gptlib.widgets.book: %s not installed (npm ci): pages that mix in other libraries' "
-                    "widgets will not draw them", ", ".join(missing))
+        logger.info(
+            "gptlib.widgets.book: %s not installed (npm ci): pages that mix in other libraries' "
+            "widgets will not draw them",
+            ", ".join(missing),
+        )
         return
     out.mkdir(parents=True, exist_ok=True)
     for name, path in VENDOR_NPM.items():
         shutil.copyfile(modules / path, out / name)
-    for font in (modules / VENDOR_NPM["embed-amd.js"]).parent.glob("*.woff2"):  # the icons its CSS names
+    for font in (modules / VENDOR_NPM["embed-amd.js"]).parent.glob(
+        "*.woff2"
+    ):  # the icons its CSS names
         shutil.copyfile(font, out / font.name)
-    shutil.copyfile(Path(anywidget.__file__).parent / "nbextension" / "index.js", out / "anywidget.js")
+    shutil.copyfile(
+        Path(anywidget.__file__).parent / "nbextension" / "index.js", out / "anywidget.js"
+    )
 
 
 def copy_assets(app, exception) -> None:

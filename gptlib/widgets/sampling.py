@@ -29,7 +29,9 @@ def explorer_data(logits, labels, *, n_show=20, temperature=1.0, top_k=None, top
     """The widget's data: the n_show most likely tokens, then the rest as a logit histogram."""
     logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim != 1 or logits.size < 2:
-        raise ValueError(f"logits must be one row [vocab_size] with at least 2 tokens, got shape {logits.shape}")
+        raise ValueError(
+            f"logits must be one row [vocab_size] with at least 2 tokens, got shape {logits.shape}"
+        )
     if not np.all(np.isfinite(logits)):
         raise ValueError("logits must be finite")
     label_of = labels if callable(labels) else (lambda i: labels[i])
@@ -40,7 +42,9 @@ def explorer_data(logits, labels, *, n_show=20, temperature=1.0, top_k=None, top
     n_show = min(n_show, logits.size)
     head = [[round(float(logits[i]), 3), 1] for i in order[:n_show]]
     tail_values, tail_counts = np.unique(np.round(logits[order[n_show:]], 2), return_counts=True)
-    tail = [[float(v), int(c)] for v, c in zip(tail_values[::-1], tail_counts[::-1])]  # most likely first
+    tail = [
+        [float(v), int(c)] for v, c in zip(tail_values[::-1], tail_counts[::-1])
+    ]  # most likely first
     return {
         "entries": head + tail,
         "labels": [str(label_of(int(i))) for i in order[:n_show]],
@@ -69,6 +73,12 @@ def sampling_explorer(
     ``temperature``, ``top_k`` and ``top_p`` (top-k 0 and top-p 1 mean "off").
     """
     data = explorer_data(
-        logits, labels, n_show=n_show, temperature=temperature, top_k=top_k, top_p=top_p, title=title
+        logits,
+        labels,
+        n_show=n_show,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        title=title,
     )
     return SamplingExplorer(data, "sampling explorer")

@@ -25,7 +25,7 @@ def token_bytes(tokenizer, token_id: int) -> bytes:
 
 
 def token_str(tokenizer, token_id: int) -> str:
-    """A token's text (\\xNN escapes for bytes that are not whole characters), for either tokenizer."""
+    """A token's text (\\xNN for bytes that are not whole characters), for either tokenizer."""
     if hasattr(tokenizer, "token_str"):
         return tokenizer.token_str(token_id)
     return tokenizer.decode([token_id])
@@ -47,8 +47,11 @@ def token_pieces(tokenizer, ids) -> list[list]:
 
 
 def tiktoken_ranks(tokenizer: BPETokenizer) -> str:
-    """The tokenizer's rank table in tiktoken's text format (base64 of the bytes, a space, the rank)."""
-    return "".join(f"{base64.b64encode(b).decode('ascii')} {rank}\n" for b, rank in sorted(tokenizer.ranks.items(), key=lambda t: t[1]))
+    """The tokenizer's ranks in tiktoken's text format (base64 of the bytes, a space, the rank)."""
+    return "".join(
+        f"{base64.b64encode(b).decode('ascii')} {rank}\n"
+        for b, rank in sorted(tokenizer.ranks.items(), key=lambda t: t[1])
+    )
 
 
 class TokenViewer(Widget):
@@ -65,8 +68,9 @@ class TokenViewer(Widget):
         return {"tokens": token_pieces(self._tokenizer, ids)}
 
 
-def token_viewer(text: str, tokenizers, *, allowed_special="all", live: bool | str = True,
-                 max_tokens: int = 3000) -> TokenViewer:
+def token_viewer(
+    text: str, tokenizers, *, allowed_special="all", live: bool | str = True, max_tokens: int = 3000
+) -> TokenViewer:
     """A widget colouring ``text`` by its tokens, one row per tokenizer.
 
     ``tokenizers`` is a BPETokenizer or a dict {name: tokenizer}. With ``live`` (the default) a
@@ -77,25 +81,41 @@ def token_viewer(text: str, tokenizers, *, allowed_special="all", live: bool | s
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if isinstance(tokenizers, BPETokenizer):
         tokenizers = {"tokens": tokenizers}
-    if not isinstance(tokenizers, dict) or not tokenizers or not all(isinstance(t, BPETokenizer) for t in tokenizers.values()):
-        raise TypeError("tokenizers must be a BPETokenizer or a non-empty dict of name -> BPETokenizer")
+    if (
+        not isinstance(tokenizers, dict)
+        or not tokenizers
+        or not all(isinstance(t, BPETokenizer) for t in tokenizers.values())
+    ):
+        raise TypeError(
+            "tokenizers must be a BPETokenizer or a non-empty dict of name -> BPETokenizer"
+        )
     rows = []
     for name, tokenizer in tokenizers.items():
         ids = tokenizer.encode(text, allowed_special=allowed_special)
-        rows.append({
-            "name": name,
-            "n_chars": len(text),
-            "tokens": token_pieces(tokenizer, ids[:max_tokens]),
-            "truncated": len(ids) > max_tokens,
-        })
+        rows.append(
+            {
+                "name": name,
+                "n_chars": len(text),
+                "tokens": token_pieces(tokenizer, ids[:max_tokens]),
+                "truncated": len(ids) > max_tokens,
+            }
+        )
     name = _live_name(tokenizers, live)
     live_data = None
     if name is not None:
         tok = tokenizers[name]
-        live_data = {"name": name, "ranks": tiktoken_ranks(tok), "pattern": tok.pattern,
-                     "special": dict(tok.special_tokens), "example": text[:300]}
-    return TokenViewer({"rows": rows, "live": live_data}, f"token viewer: {len(text)} characters",
-                       tokenizers[name] if name is not None else None)
+        live_data = {
+            "name": name,
+            "ranks": tiktoken_ranks(tok),
+            "pattern": tok.pattern,
+            "special": dict(tok.special_tokens),
+            "example": text[:300],
+        }
+    return TokenViewer(
+        {"rows": rows, "live": live_data},
+        f"token viewer: {len(text)} characters",
+        tokenizers[name] if name is not None else None,
+    )
 
 
 def _live_name(tokenizers: dict, live) -> str | None:
@@ -106,7 +126,9 @@ def _live_name(tokenizers: dict, live) -> str | None:
         if live not in tokenizers:
             raise ValueError(f"live={live!r} is not one of the tokenizers {list(tokenizers)}")
         if len(tokenizers[live].ranks) > LIVE_MAX_VOCAB:
-            raise ValueError(f"tokenizer {live!r} has {len(tokenizers[live].ranks)} tokens: too many for the "
-                             f"page (at most {LIVE_MAX_VOCAB})")
+            raise ValueError(
+                f"tokenizer {live!r} has {len(tokenizers[live].ranks)} tokens: too many for the "
+                f"page (at most {LIVE_MAX_VOCAB})"
+            )
         return live
     return next((n for n, t in tokenizers.items() if len(t.ranks) <= LIVE_MAX_VOCAB), None)

@@ -19,7 +19,9 @@
 
   const STATE = "application/vnd.jupyter.widget-state+json";
   const VIEW = "application/vnd.jupyter.widget-view+json";
-  const isOurs = (model) => model && model.model_module === "anywidget" &&
+  const isOurs = (model) =>
+    model &&
+    model.model_module === "anywidget" &&
     String(model.state._anywidget_id || "").startsWith("gptlib.widgets.");
   // Widgets of ours also save a Layout model each: drawing them needs nothing.
   const isLayout = (model) => model && model.model_name === "LayoutModel";
@@ -36,9 +38,16 @@
         if (old !== value) fire("change:" + key, value);
       },
       save_changes() {},
-      send() {},  // no kernel in the book: the widgets then compute in the page
-      on(name, f) { handlers.set(name, (handlers.get(name) || []).concat([f])); },
-      off(name, f) { handlers.set(name, (handlers.get(name) || []).filter((g) => g !== f)); },
+      send() {}, // no kernel in the book: the widgets then compute in the page
+      on(name, f) {
+        handlers.set(name, (handlers.get(name) || []).concat([f]));
+      },
+      off(name, f) {
+        handlers.set(
+          name,
+          (handlers.get(name) || []).filter((g) => g !== f),
+        );
+      },
     };
   }
 
@@ -83,7 +92,8 @@
       return;
     }
     for (const tag of document.querySelectorAll('script[type="' + VIEW + '"]')) {
-      const id = JSON.parse(tag.textContent).model_id, saved = state[id];
+      const id = JSON.parse(tag.textContent).model_id,
+        saved = state[id];
       if (!isOurs(saved)) continue;
       const holder = document.createElement("div");
       holder.className = "gptlib-output";

@@ -35,7 +35,9 @@ function button(label, onClick, data, cls) {
 // A token as a label: whitespace made visible, so " the" and "the" differ on screen. The same
 // glyphs as gptlib.widgets.visible, which the chapters use when they print tokens.
 function visible(token) {
-  return token.replace(/ /g, "\u2423").replace(/\n/g, "\u21b5").replace(/\t/g, "\u21e5") || "\u2205";
+  return (
+    token.replace(/ /g, "\u2423").replace(/\n/g, "\u21b5").replace(/\t/g, "\u21e5") || "\u2205"
+  );
 }
 
 // Whether the page around the widget is dark: the book's theme switch (data-theme on <html>),
@@ -54,10 +56,14 @@ function onThemeChange(f) {
   const changed = () => f(isDark());
   const watch = new MutationObserver(changed);
   watch.observe(document.documentElement, {attributes: true, attributeFilter: ["data-theme"]});
-  if (document.body) watch.observe(document.body, {attributes: true, attributeFilter: ["data-jp-theme-light"]});
+  if (document.body)
+    watch.observe(document.body, {attributes: true, attributeFilter: ["data-jp-theme-light"]});
   const system = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
   if (system) system.addEventListener("change", changed);
-  return () => { watch.disconnect(); if (system) system.removeEventListener("change", changed); };
+  return () => {
+    watch.disconnect();
+    if (system) system.removeEventListener("change", changed);
+  };
 }
 
 // The heat colour of a value v in [0, 1]: from the background (0) to a deep blue (light pages)
@@ -73,7 +79,8 @@ function heat(v, dark) {
 // is not laid out yet.
 function drawWidth(root, fallback) {
   const style = getComputedStyle(root);
-  const w = root.clientWidth - parseFloat(style.paddingLeft || 0) - parseFloat(style.paddingRight || 0);
+  const w =
+    root.clientWidth - parseFloat(style.paddingLeft || 0) - parseFloat(style.paddingRight || 0);
   return w > 0 ? w : fallback;
 }
 

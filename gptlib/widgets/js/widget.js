@@ -5,7 +5,7 @@
 // The book's asset folder (gptlib/web's engine and the book's model), set by book.js; absent in
 // Jupyter, where a kernel computes instead.
 const BOOK_ASSETS = globalThis.__gptlibAssets || null;
-const KERNEL_WAIT_MS = 4000;  // how long Jupyter gets to answer before the views say it did not
+const KERNEL_WAIT_MS = 4000; // how long Jupyter gets to answer before the views say it did not
 
 // What the whole page shares: the engine, the book's model and a model the reader dropped.
 function pageState() {
@@ -20,34 +20,50 @@ function pageState() {
 // tokenizer.tiktoken) or what transformers' save_pretrained writes (no tokenizer: the book's is
 // used, when the model's vocabulary can hold it).
 async function loadModel(engine, read, name, bookTokenizer) {
-  const text = async (file) => { const b = await read(file); return b && new TextDecoder().decode(b); };
+  const text = async (file) => {
+    const b = await read(file);
+    return b && new TextDecoder().decode(b);
+  };
   const configText = await text("config.json");
-  if (!configText) throw new Error("config.json is missing: a model folder holds config.json and model.safetensors");
+  if (!configText)
+    throw new Error(
+      "config.json is missing: a model folder holds config.json and model.safetensors",
+    );
   const weights = await read("model.safetensors");
   if (!weights) throw new Error("model.safetensors is missing");
   const config = JSON.parse(configText);
   const gpt = new engine.gpt.GPT(config, engine.gpt.parseSafetensors(weights));
   let tok = null;
-  const infoText = await text("tokenizer.json"), ranks = await text("tokenizer.tiktoken");
+  const infoText = await text("tokenizer.json"),
+    ranks = await text("tokenizer.tiktoken");
   if (infoText) {
     // gptlib's tokenizer files: tokenizer.json says the kind, tokenizer.tiktoken holds the tokens
     // (for a character tokenizer, each character's bytes in id order).
-    const info = JSON.parse(infoText), bpe = engine.bpe;
+    const info = JSON.parse(infoText),
+      bpe = engine.bpe;
     if (info.type === "char") {
       let chars = info.chars;
       if (!chars && ranks) {
-        const table = bpe.BPETokenizer.fromTiktoken(ranks), utf8 = new TextDecoder();
-        chars = Array.from({length: table.nVocab}, (_, i) => utf8.decode(table.tokenBytes(i))).join("");
+        const table = bpe.BPETokenizer.fromTiktoken(ranks),
+          utf8 = new TextDecoder();
+        chars = Array.from({length: table.nVocab}, (_, i) => utf8.decode(table.tokenBytes(i))).join(
+          "",
+        );
       }
       if (chars) tok = new bpe.CharTokenizer(chars);
     } else if (ranks) {
-      tok = bpe.BPETokenizer.fromTiktoken(ranks, {pattern: info.pattern || "gpt2", specialTokens: info.special_tokens || {}});
+      tok = bpe.BPETokenizer.fromTiktoken(ranks, {
+        pattern: info.pattern || "gpt2",
+        specialTokens: info.special_tokens || {},
+      });
     }
   }
   if (!tok) tok = bookTokenizer ? await bookTokenizer() : null;
   if (!tok) throw new Error("no tokenizer: add the tokenizer files gptlib wrote beside the model");
   if (tok.nVocab > gpt.config.vocabSize) {
-    throw new Error("the tokenizer has " + tok.nVocab + " tokens but the model only " + gpt.config.vocabSize);
+    throw new Error(
+      "the tokenizer has " + tok.nVocab + " tokens but the model only " + gpt.config.vocabSize,
+    );
   }
   return {gpt, tok, name};
 }
@@ -55,7 +71,8 @@ async function loadModel(engine, read, name, bookTokenizer) {
 function makeHost(model) {
   const page = pageState();
   const waiting = new Map();
-  let nextRequest = 1, kernel = BOOK_ASSETS ? Promise.resolve(false) : null;
+  let nextRequest = 1,
+    kernel = BOOK_ASSETS ? Promise.resolve(false) : null;
   model.on("msg:custom", (msg) => {
     if (msg && msg.type === "kernel" && kernel && kernel.answer) kernel.answer(true);
     if (msg && waiting.has(msg.reply_to)) {
@@ -66,10 +83,13 @@ function makeHost(model) {
     }
   });
   const engine = () => {
-    if (!BOOK_ASSETS) return Promise.reject(new Error("this needs the book's pages or a running kernel"));
+    if (!BOOK_ASSETS)
+      return Promise.reject(new Error("this needs the book's pages or a running kernel"));
     if (!page.engine) {
-      page.engine = Promise.all([import(BOOK_ASSETS + "web/gpt.js"), import(BOOK_ASSETS + "web/bpe.js")])
-        .then(([gpt, bpe]) => ({gpt, bpe}));
+      page.engine = Promise.all([
+        import(BOOK_ASSETS + "web/gpt.js"),
+        import(BOOK_ASSETS + "web/bpe.js"),
+      ]).then(([gpt, bpe]) => ({gpt, bpe}));
     }
     return page.engine;
   };
@@ -78,10 +98,14 @@ function makeHost(model) {
     if (!page.book) {
       page.book = (async () => {
         const folder = BOOK_ASSETS + "model/";
-        const manifest = JSON.parse(new TextDecoder().decode(await fetchFile(folder + "manifest.json")));
+        const manifest = JSON.parse(
+          new TextDecoder().decode(await fetchFile(folder + "manifest.json")),
+        );
         return loadModel(await engine(), (f) => fetchFile(folder + f), manifest.name);
       })();
-      page.book.catch(() => { page.book = null; });  // a failed load may be retried
+      page.book.catch(() => {
+        page.book = null;
+      }); // a failed load may be retried
     }
     return page.book;
   };
@@ -92,10 +116,16 @@ function makeHost(model) {
     kernelReady() {
       if (!kernel) {
         let answer;
-        kernel = new Promise((ok) => { answer = ok; });
+        kernel = new Promise((ok) => {
+          answer = ok;
+        });
         kernel.answer = answer;
         setTimeout(() => answer(false), KERNEL_WAIT_MS);
-        try { model.send({type: "hello"}); } catch (e) { answer(false); }
+        try {
+          model.send({type: "hello"});
+        } catch (e) {
+          answer(false);
+        }
       }
       return kernel;
     },
@@ -111,11 +141,16 @@ function makeHost(model) {
       page.dropped = m;
       page.listeners.forEach((f) => f(m));
     },
-    onModelChange(f) { page.listeners.add(f); },
+    onModelChange(f) {
+      page.listeners.add(f);
+    },
     async modelFromFiles(files) {
       const byName = new Map(files.map((f) => [f.name, f]));
       const read = async (name) => (byName.has(name) ? byName.get(name).arrayBuffer() : null);
-      const folder = files[0] && files[0].webkitRelativePath ? files[0].webkitRelativePath.split("/")[0] : "your model";
+      const folder =
+        files[0] && files[0].webkitRelativePath
+          ? files[0].webkitRelativePath.split("/")[0]
+          : "your model";
       return loadModel(await engine(), read, folder, async () => (await bookModel()).tok);
     },
   };
@@ -130,10 +165,15 @@ function render({model, el: host}) {
   try {
     RENDERERS[kind](root, model, makeHost(model));
   } catch (e) {
-    root.appendChild(el("div", "gw-problem", "This widget could not be drawn: " + (e.message || e)));
+    root.appendChild(
+      el("div", "gw-problem", "This widget could not be drawn: " + (e.message || e)),
+    );
     throw e;
   }
-  return () => { stopWatching(); root.remove(); };
+  return () => {
+    stopWatching();
+    root.remove();
+  };
 }
 
 export default {render};
