@@ -77,7 +77,7 @@ def _convert(tensors: dict, dtype: str) -> dict:
         out = {}
         for name, t in tensors.items():
             big = float(np.abs(t).max(initial=0))
-            if big > np.finfo(np.float16).max:
+            if big > float(np.finfo(np.float16).max):
                 raise ValueError(f"{name} holds {big:.4g}, beyond float16's range (65504): export it as bfloat16")
             out[name] = t.astype(np.float16)  # round to nearest, ties to even
         return out

@@ -511,35 +511,44 @@ export class GPT {
     return logits;
   }
 
-  *stream(ids, options = {}) {
+  stream(ids, options = {}) {
+    // Settings are checked here, when stream() is called, not when the first token is asked for.
     const c = this.config;
     const { maxNewTokens = 50, temperature = 1, topK: k = null, topP = null, seed = 0, eosId = "auto", stop = [] } = options;
-    checkSampling({ temperature, topK: k, topP });
+    const sampling = { temperature, topK: k, topP };
+    checkSampling(sampling);
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) {
       throw new Error(`maxNewTokens must be an integer >= 0, got ${maxNewTokens}`);
     }
-    const seq = Array.from(this._checkIds(ids, 0));
+    const prompt = Array.from(this._checkIds(ids, 0));
     const stops = checkStops(stop, c.vocabSize);
     const eos = eosId === "auto" ? (c.vocabSize === GPT2_EOT + 1 ? GPT2_EOT : null) : eosId;
-    if (eos !== null) stops.push([eos]);
-    const rng = makeRng(seed);
+    if (eos !== null) stops.push(...checkStops([[eos]], c.vocabSize));
+    return this._tokens(prompt, maxNewTokens, sampling, makeRng(seed), stops);
+  }
+
+  *_tokens(seq, maxNewTokens, sampling, rng, stops) {
+    const nCtx = this.config.nCtx;
     const cache = this.createCache();
-    let logits = this.step(cache, seq);
     const generated = [];
+    const ends = (s) => s.length <= generated.length && s.every((id, i) => generated[generated.length - s.length + i] === id);
     for (let n = 0; n < maxNewTokens; n++) {
-      const token = temperature === 0 ? argmax(logits) : sampleToken(logits, rng(), { temperature, topK: k, topP });
-      seq.push(token);
-      generated.push(token);
-      yield token;
-      if (stops.some((s) => s.length <= generated.length && s.every((id, i) => generated[generated.length - s.length + i] === id))) return;
-      if (n + 1 === maxNewTokens) return;
-      if (seq.length <= c.nCtx) {
-        logits = this.step(cache, [token]);
+      let logits;
+      if (n === 0) {
+        logits = this.step(cache, seq);
+      } else if (seq.length <= nCtx) {
+        logits = this.step(cache, seq.slice(-1));
       } else {
         // Past the context every token moves to a new position: prefill the last nCtx afresh.
         cache.reset();
-        logits = this.step(cache, seq.slice(seq.length - c.nCtx));
+        logits = this.step(cache, seq.slice(seq.length - nCtx));
       }
+      // Greedy decoding draws no random number, as in gptlib.generation.
+      const token = sampling.temperature === 0 ? argmax(logits) : sampleToken(logits, rng(), sampling);
+      seq.push(token);
+      generated.push(token);
+      yield token;
+      if (stops.some(ends)) return;
     }
   }
 
