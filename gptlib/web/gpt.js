@@ -33,6 +33,10 @@
 //           probs: Float32Array(T * k)}, the k most likely next tokens at each position (most
 //           likely first) when ln_f and the tied head are applied to that block's output;
 //           lens[nLayer - 1] agrees with logits. null when lens = 0.
+//       forward remembers its last call: the positions before the first token that differs are
+//       not computed again (causal attention: they cannot depend on later tokens), so typing at
+//       the end of a text costs only the new tokens. The results are the same to the bit, and
+//       fresh arrays each call (the caller may keep or change them).
 //   gpt.logitLens(ids, k = 1) -> lens as above.
 //
 //   KV cache, for generation (each new token costs one position's work, not T's):
@@ -41,7 +45,8 @@
 //                                          // Float32Array(vocabSize): logits after the last of them
 //   cache.reset();                         // empty it again (buffers are kept)
 //       step refuses to grow the cache past nCtx (an Error saying so).
-//       gpt.step(gpt.createCache(), ids) equals the last row of gpt.forward(ids).logits.
+//       gpt.step(gpt.createCache(), ids) equals the last row of gpt.forward(ids).logits, to the
+//       bit, however the ids are split between calls.
 //
 //   gpt.stream(ids, options) -> iterator of the new token ids; gpt.generate(ids, options) -> an
 //   array of them. options: {maxNewTokens = 50, temperature = 1, topK = null, topP = null,
@@ -354,24 +359,34 @@ function store4(Y, at, stride, s0, s1, s2, s3, bias, accumulate) {
   }
 }
 
-// One row: Y[yo + o] (+)= X[xo : xo + I] . W[o] + b[o].
+// One row: Y[yo + o] (+)= X[xo : xo + I] . W[o] + b[o], four outputs at a time. Each output is
+// summed in the same order as in matmul's tiles, so a row's result does not depend on whether it
+// was computed alone or with others: forward, step and the remembered prefix agree to the bit.
 function matvec(Y, yo, X, xo, W, b, I, O, accumulate) {
-  const I4 = I - (I % 4);
-  for (let o = 0; o < O; o++) {
-    const w0 = o * I;
+  let o = 0;
+  for (; o + 4 <= O; o += 4) {
+    const w0 = o * I, w1 = w0 + I, w2 = w1 + I, w3 = w2 + I;
     let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    let i = 0;
-    for (; i < I4; i += 4) {
-      s0 += X[xo + i] * W[w0 + i];
-      s1 += X[xo + i + 1] * W[w0 + i + 1];
-      s2 += X[xo + i + 2] * W[w0 + i + 2];
-      s3 += X[xo + i + 3] * W[w0 + i + 3];
+    for (let i = 0; i < I; i++) {
+      const x = X[xo + i];
+      s0 += x * W[w0 + i]; s1 += x * W[w1 + i]; s2 += x * W[w2 + i]; s3 += x * W[w3 + i];
     }
-    for (; i < I; i++) s0 += X[xo + i] * W[w0 + i];
-    const value = s0 + s1 + s2 + s3 + (b === null ? 0 : b[o]);
-    if (accumulate) Y[yo + o] += value;
-    else Y[yo + o] = value;
+    store1(Y, yo + o, s0, b === null ? 0 : b[o], accumulate);
+    store1(Y, yo + o + 1, s1, b === null ? 0 : b[o + 1], accumulate);
+    store1(Y, yo + o + 2, s2, b === null ? 0 : b[o + 2], accumulate);
+    store1(Y, yo + o + 3, s3, b === null ? 0 : b[o + 3], accumulate);
   }
+  for (; o < O; o++) {
+    const w0 = o * I;
+    let s0 = 0;
+    for (let i = 0; i < I; i++) s0 += X[xo + i] * W[w0 + i];
+    store1(Y, yo + o, s0, b === null ? 0 : b[o], accumulate);
+  }
+}
+
+function store1(Y, at, sum, bias, accumulate) {
+  if (accumulate) Y[at] += sum + bias;
+  else Y[at] = sum + bias;
 }
 
 // Layer norm of each of T rows of width C: (x - mean) / sqrt(var + eps) * g + b.
@@ -442,8 +457,9 @@ export class GPT {
     this.lnfg = w("ln_f.weight");
     this.lnfb = w("ln_f.bias");
     this._rows = 0; // scratch buffers are sized for this many positions, grown on demand
-    this._scratchCache = null;
-    this._scores = new Float64Array(c.nCtx);
+    this._scores = new Float64Array(c.nCtx); // one query's attention scores
+    this._acc = new Float64Array(c.headSize); // one query's attention output
+    this._memo = null; // the last forward call's results, see forward
   }
 
   static fromBuffers(configJson, safetensorsBuffer) {
@@ -477,21 +493,36 @@ export class GPT {
   }
 
   forward(ids, { attention = true, lens = 0 } = {}) {
-    const c = this.config;
+    const c = this.config, V = c.vocabSize;
     ids = this._checkIds(ids, 0);
-    if (!Number.isInteger(lens) || lens < 0 || lens > c.vocabSize) {
-      throw new Error(`lens must be an integer k in [0, ${c.vocabSize}] (0: no logit lens), got ${lens}`);
+    if (!Number.isInteger(lens) || lens < 0 || lens > V) {
+      throw new Error(`lens must be an integer k in [0, ${V}] (0: no logit lens), got ${lens}`);
     }
-    if (this._scratchCache === null) this._scratchCache = this.createCache();
-    const cache = this._scratchCache;
-    cache.reset();
     const T = ids.length;
-    const maps = attention ? this._emptyMaps(T) : null;
-    const lensOut = lens ? [] : null;
-    const x = this._run(cache, ids, maps, lensOut === null ? null : (layer, h) => lensOut.push(this._lens(h, T, lens)));
-    const logits = new Float32Array(T * c.vocabSize);
-    this._head(logits, x, T);
-    return { logits, attention: maps, lens: lensOut };
+    // The positions before the first token that differs from the last call's are kept: causal
+    // attention means they do not depend on the tokens after them. So typing at the end of a
+    // text recomputes only the new tokens (the results are the same to the bit).
+    let m = this._memo;
+    if (m === null || m.attention !== Boolean(attention) || m.k !== lens) {
+      m = this._memo = { ids: new Int32Array(c.nCtx), n: 0, rows: 0, cache: this.createCache(),
+        attention: Boolean(attention), k: lens, logits: null, maps: null, lens: null };
+    }
+    let p = 0;
+    while (p < Math.min(m.n, T) && m.ids[p] === ids[p]) p++;
+    if (p < T) {
+      this._growMemo(m, T);
+      m.cache.length = p;
+      const fresh = ids.subarray(p);
+      const x = this._run(m.cache, fresh, m.maps, lens ? (layer, h) => this._lens(m.lens[layer], h, fresh.length, p, lens) : null);
+      this._head(m.logits.subarray(p * V), x, fresh.length);
+      m.ids.set(fresh, p);
+      m.n = T;
+    }
+    return {
+      logits: m.logits.slice(0, T * V),
+      attention: attention ? this._squareMaps(m.maps, T) : null,
+      lens: lens ? m.lens.map((l) => ({ ids: l.ids.slice(0, T * lens), probs: l.probs.slice(0, T * lens) })) : null,
+    };
   }
 
   logitLens(ids, k = 1) {
@@ -580,14 +611,38 @@ export class GPT {
     return out;
   }
 
-  _emptyMaps(T) {
-    const maps = [];
-    for (let l = 0; l < this.config.nLayer; l++) {
-      const heads = [];
-      for (let h = 0; h < this.config.nHead; h++) heads.push(new Float32Array(T * T));
-      maps.push(heads);
+  // Room in the memo for T positions, keeping what it holds.
+  _growMemo(m, T) {
+    if (T <= m.rows) return;
+    const c = this.config, rows = Math.min(c.nCtx, Math.max(T, 2 * m.rows));
+    const grow = (old, size, Type) => {
+      const out = new Type(size);
+      if (old !== null) out.set(old);
+      return out;
+    };
+    m.logits = grow(m.logits, rows * c.vocabSize, Float32Array);
+    if (m.attention) {
+      // Each head's map is kept as its lower triangle: row t (t + 1 values) at t * (t + 1) / 2.
+      const size = (rows * (rows + 1)) / 2;
+      m.maps = Array.from({ length: c.nLayer }, (_, l) =>
+        Array.from({ length: c.nHead }, (_, h) => grow(m.maps && m.maps[l][h], size, Float32Array)));
     }
-    return maps;
+    if (m.k) {
+      m.lens = Array.from({ length: c.nLayer }, (_, l) => ({
+        ids: grow(m.lens && m.lens[l].ids, rows * m.k, Int32Array),
+        probs: grow(m.lens && m.lens[l].probs, rows * m.k, Float32Array),
+      }));
+    }
+    m.rows = rows;
+  }
+
+  // The first T rows of the triangular maps as T x T squares (zero above the diagonal).
+  _squareMaps(maps, T) {
+    return maps.map((heads) => heads.map((tri) => {
+      const square = new Float32Array(T * T);
+      for (let t = 0; t < T; t++) square.set(tri.subarray((t * (t + 1)) / 2, ((t + 1) * (t + 2)) / 2), t * T);
+      return square;
+    }));
   }
 
   _grow(T) {
@@ -602,8 +657,9 @@ export class GPT {
   }
 
   // Run the new tokens ids through the blocks, reading and extending the cache. Returns the
-  // residual stream [T, C] after the last block (before ln_f). maps: attention maps to fill
-  // (the cache must start empty); afterBlock(layer, x): called with each block's output.
+  // residual stream [T, C] after the last block (before ln_f). maps: null, or the triangular
+  // attention maps (maps[layer][head]) to fill for the new positions; afterBlock(layer, x):
+  // called with each block's output.
   _run(cache, ids, maps, afterBlock) {
     const c = this.config;
     const T = ids.length, C = c.nEmbd, past = cache.length;
@@ -634,15 +690,16 @@ export class GPT {
   _attend(cache, layer, T, maps) {
     const c = this.config;
     const C = c.nEmbd, hs = c.headSize, past = cache.length, qkv = this._qkv, att = this._att;
-    const scores = this._scores;
+    const K = cache.k, Vs = cache.v, scores = this._scores, acc = this._acc;
     const scale = 1 / Math.sqrt(hs);
     for (let head = 0; head < c.nHead; head++) {
       const base = (layer * c.nHead + head) * c.nCtx * hs; // this head's rows in the cache
+      const map = maps === null ? null : maps[head];
       for (let t = 0; t < T; t++) {
         const k = base + (past + t) * hs, src = t * 3 * C + head * hs;
         for (let d = 0; d < hs; d++) {
-          cache.k[k + d] = qkv[src + C + d];
-          cache.v[k + d] = qkv[src + 2 * C + d];
+          K[k + d] = qkv[src + C + d];
+          Vs[k + d] = qkv[src + 2 * C + d];
         }
       }
       for (let t = 0; t < T; t++) {
@@ -651,7 +708,7 @@ export class GPT {
         for (let j = 0; j < n; j++) {
           const k = base + j * hs;
           let s = 0;
-          for (let d = 0; d < hs; d++) s += qkv[q + d] * cache.k[k + d];
+          for (let d = 0; d < hs; d++) s += qkv[q + d] * K[k + d];
           s *= scale;
           scores[j] = s;
           if (s > max) max = s;
@@ -662,13 +719,14 @@ export class GPT {
           scores[j] = e;
           sum += e;
         }
-        const out = t * C + head * hs;
-        for (let d = 0; d < hs; d++) att[out + d] = 0;
+        acc.fill(0);
+        const row = ((past + t) * (past + t + 1)) / 2; // where this query's row starts in the map
         for (let j = 0; j < n; j++) {
           const p = scores[j] / sum, v = base + j * hs;
-          for (let d = 0; d < hs; d++) att[out + d] += p * cache.v[v + d];
-          if (maps !== null) maps[head][t * T + j] = p;
+          for (let d = 0; d < hs; d++) acc[d] += p * Vs[v + d];
+          if (map !== null) map[row + j] = p;
         }
+        att.set(acc, t * C + head * hs);
       }
     }
   }
@@ -681,20 +739,17 @@ export class GPT {
     matmul(logits, h, this.wte, null, T, c.nEmbd, c.vocabSize, false);
   }
 
-  // The logit lens at one block's output x [T, C]: the k most likely tokens at each position.
-  _lens(x, T, k) {
-    const V = this.config.vocabSize;
-    const ids = new Int32Array(T * k), probs = new Float32Array(T * k);
-    const row = new Float32Array(V), xt = new Float32Array(this.config.nEmbd);
+  // The logit lens at one block's output x [T, C] (positions past ... past + T - 1): the k most
+  // likely tokens at each position, written into out = {ids, probs}.
+  _lens(out, x, T, past, k) {
+    const C = this.config.nEmbd;
+    const row = new Float32Array(this.config.vocabSize);
     for (let t = 0; t < T; t++) {
-      xt.set(x.subarray(t * xt.length, (t + 1) * xt.length));
-      this._head(row, xt, 1);
-      const p = softmax(row);
-      const top = topK(p, k);
-      ids.set(top.ids, t * k);
-      probs.set(top.values, t * k);
+      this._head(row, x.subarray(t * C, (t + 1) * C), 1);
+      const top = topK(softmax(row), k);
+      out.ids.set(top.ids, (past + t) * k);
+      out.probs.set(top.values, (past + t) * k);
     }
-    return { ids, probs };
   }
 }
 
