@@ -91,7 +91,11 @@ def hf_fixtures(tmp_path_factory):
             cases.append(ids)
         save_file(tensors, folder / "reference.safetensors")
         write_json(folder / "cases.json", cases)
-    write_json(root / "models.json", list(HF_CONFIGS))
+    # The same weights in float64, as a float64 training run saves them: read, rounded to float32.
+    wide = root / "small_float64"
+    shutil.copytree(root / "small", wide)
+    save_file({k: v.astype(np.float64) for k, v in load_file(wide / "model.safetensors").items()}, wide / "model.safetensors")
+    write_json(root / "models.json", [*HF_CONFIGS, wide.name])
     return root
 
 
@@ -140,9 +144,9 @@ def shipped_fixtures(tmp_path_factory):
         tensors[f"lens_ids.{k}"] = lens_ids.astype(np.float32)  # small integers: exact in float32
         tensors[f"lens_probs.{k}"] = lens_probs.astype(np.float32)
     save_file(tensors, root / "reference.safetensors")
-    # Greedy generation runs past the context, where both models re-read the last n_ctx tokens.
+    # Greedy generation runs 8 tokens past the context, where both re-read the last n_ctx tokens.
     prompt = corpus_ids[:5]
-    greedy = gptlib.generate(gptlib.NumpyGPT(config, params), prompt, 2 * config.n_ctx, temperature=0)
+    greedy = gptlib.generate(gptlib.NumpyGPT(config, params), prompt, config.n_ctx - len(prompt) + 8, temperature=0)
     write_json(root / "cases.json", {"sequences": sequences, "prompt": prompt, "greedy": greedy})
     shutil.copytree(gptlib.weights.BUNDLED_MODELS["shakespeare"], root / "model")
     return root
@@ -209,6 +213,7 @@ def file_fixtures(tmp_path_factory):
         "c": np.array([0.0, -0.0, 1e-7, -65504, np.inf, -np.inf], dtype=np.float16),
         "scalar": np.array(2.5, dtype=np.float32),
         "empty": np.zeros((0, 4), dtype=np.float32),
+        "d": rng.normal(size=(2, 3)),  # float64, as a float64 training run saves its weights
     }
     save_file(values, root / "mixed.safetensors", metadata={"who": "test"})
     # JSON has no infinities: they travel as the strings JavaScript's Number() reads back.

@@ -127,8 +127,9 @@ function escapeBytes(bytes) {
   return s;
 }
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-const lenientUtf8 = new TextDecoder("utf-8");
+// ignoreBOM: keep a leading U+FEFF as text (by default a TextDecoder drops it), as Python does.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const lenientUtf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 function checkSpecialTokens(specialTokens, taken) {
   if (specialTokens === null || typeof specialTokens !== "object" || Array.isArray(specialTokens)) {
@@ -217,18 +218,21 @@ export class BPETokenizer {
     if (disallowedSpecial === "all") disallowed = disallowed.filter((name) => !allowed.includes(name));
     const found = firstOccurrence(text, disallowed, 0);
     if (found !== null) {
-      throw new Error(`the text contains the special token ${JSON.stringify(found.name)} at character ${found.index}. ` +
+      const at = Array.from(text.slice(0, found.index)).length; // in characters, as Python counts them
+      throw new Error(`the text contains the special token ${JSON.stringify(found.name)} at character ${at}. ` +
         `Pass {allowedSpecial: "all"} (or a list with it) to encode it as its id, or {disallowedSpecial: []} to ` +
         `encode it as ordinary text.`);
     }
     if (allowed.length === 0) return this.encodeOrdinary(text);
     const ids = [];
     let start = 0;
+    // (a loop, not push(...ids): spreading a long text's ids would overflow the call stack)
+    const append = (more) => { for (const id of more) ids.push(id); };
     for (let found; (found = firstOccurrence(text, allowed, start)) !== null; start = found.index + found.name.length) {
-      ids.push(...this.encodeOrdinary(text.slice(start, found.index)));
+      append(this.encodeOrdinary(text.slice(start, found.index)));
       ids.push(this.specialTokens[found.name]);
     }
-    ids.push(...this.encodeOrdinary(text.slice(start)));
+    append(this.encodeOrdinary(text.slice(start)));
     return ids;
   }
 

@@ -6,7 +6,8 @@
 // -----------------------------------------------------------------------------------------------
 // parseSafetensors(buffer) -> {name: {dtype, shape, data}}
 //     buffer: ArrayBuffer or Uint8Array holding a .safetensors file. dtype is the file's ("F32",
-//     "F16" or "BF16"), shape an array of ints, data a Float32Array (F16/BF16 widened exactly).
+//     "F16", "BF16" or "F64"), shape an array of ints, data a Float32Array (F16 and BF16 widened
+//     exactly; F64, as a float64 training run saves, rounded to the nearest float32).
 //     Other dtypes, and malformed files (short, bad header length, bad JSON, offsets out of range,
 //     overlapping or leaving holes), throw an Error that names the problem. "__metadata__" is
 //     returned under the key "__metadata__" as the plain object it is (strings only).
@@ -73,7 +74,7 @@
 // {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}, then the raw
 // little-endian data, offsets counted from the end of the header.
 
-const ITEM_SIZE = { F32: 4, F16: 2, BF16: 2 };
+const ITEM_SIZE = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 const MAX_HEADER = 100 * 1024 * 1024; // the Rust reference refuses larger headers too
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -142,7 +143,7 @@ function checkEntry(name, info, dataLength) {
   const where = `tensor "${name}"`;
   if (info === null || typeof info !== "object") throw new Error(`malformed safetensors header: ${where} is not an object`);
   if (!(info.dtype in ITEM_SIZE)) {
-    throw new Error(`${where} has dtype ${JSON.stringify(info.dtype)}; this reader takes F32, F16 and BF16 ` +
+    throw new Error(`${where} has dtype ${JSON.stringify(info.dtype)}; this reader takes F32, F16, BF16 and F64 ` +
       `(save the model in one of those)`);
   }
   if (!Array.isArray(info.shape) || !info.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
@@ -188,6 +189,12 @@ function toFloat32(bytes, offset, count, dtype) {
       for (let h = 0; h < 65536; h++) halfTable[h] = halfToFloat(h);
     }
     for (let i = 0; i < count; i++) out[i] = halfTable[view.getUint16(2 * i, true)];
+  } else if (dtype === "F64") {
+    if (LITTLE_ENDIAN) {
+      const wide = new Float64Array(count);
+      new Uint8Array(wide.buffer).set(bytes.subarray(offset, offset + 8 * count));
+      out.set(wide); // rounds each value to the nearest float32
+    } else for (let i = 0; i < count; i++) out[i] = view.getFloat64(8 * i, true);
   } else {
     // bfloat16 is the top half of a float32: shift its bits into place.
     const bits = new Uint32Array(out.buffer);

@@ -20,6 +20,9 @@ test("the Shakespeare tokenizer, read from the page's files, encodes the corpus 
   const ids = tokenizer.encode(corpus);
   assertSameIds(ids, readInt32("corpus.shakespeare.i32"), "shakespeare");
   assert.equal(tokenizer.decode(ids), corpus);
+  // a long text with a special token in it: its id between the two texts' ids
+  const twice = tokenizer.encode(corpus + "<|endoftext|>" + corpus, { allowedSpecial: "all" });
+  assertSameIds(twice, [...ids, 1023, ...ids], "corpus, <|endoftext|>, corpus");
 });
 
 test("GPT-2's gpt2.tiktoken encodes the corpus as tiktoken does", () => {

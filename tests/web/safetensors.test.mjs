@@ -9,7 +9,7 @@ import { file, readJSON } from "./fixtures.mjs";
 
 const expected = readJSON("expected.json");
 
-test("F32, F16 and BF16 tensors are read exactly, at any offset", () => {
+test("F32, F16 and BF16 tensors are read exactly, F64 rounded to float32, at any offset", () => {
   const mixed = parseSafetensors(fs.readFileSync(file("mixed.safetensors")));
   assert.deepEqual(mixed.__metadata__, { who: "test" });
   for (const [name, shape] of Object.entries(expected.shapes)) {
@@ -19,6 +19,7 @@ test("F32, F16 and BF16 tensors are read exactly, at any offset", () => {
   }
   assert.equal(mixed.a.dtype, "F32");
   assert.equal(mixed.b.dtype, "F16");
+  assert.equal(mixed.d.dtype, "F64");
   const bf16 = parseSafetensors(new Uint8Array(fs.readFileSync(file("bf16.safetensors"))).buffer);
   assert.equal(bf16.x.dtype, "BF16");
   assert.deepEqual(Array.from(bf16.x.data), expected.values["bf16.x"]);
@@ -26,7 +27,7 @@ test("F32, F16 and BF16 tensors are read exactly, at any offset", () => {
 
 test("other dtypes are refused, naming the tensor and the dtype", () => {
   assert.throws(() => parseSafetensors(fs.readFileSync(file("int64.safetensors"))),
-    /tensor "ints" has dtype "I64"; this reader takes F32, F16 and BF16/);
+    /tensor "ints" has dtype "I64"; this reader takes F32, F16, BF16 and F64/);
 });
 
 // A file from a header object and a number of data bytes, with the header length given or true.
@@ -54,7 +55,7 @@ test("malformed files are refused with a clear error", () => {
     [makeFile({ a: { dtype: "F32", shape: [-2], data_offsets: [0, 8] } }, 8), /tensor "a" has shape \[-2\]/],
     [makeFile({ a: { dtype: "F32", shape: [2], data_offsets: [8, 0] } }, 8), /tensor "a" has data_offsets \[8,0\]/],
     [makeFile({ a: "F32" }, 0), /tensor "a" is not an object/],
-    [makeFile({ a: { dtype: "F64", shape: [1], data_offsets: [0, 8] } }, 8), /dtype "F64"/],
+    [makeFile({ a: { dtype: "F8_E4M3", shape: [1], data_offsets: [0, 1] } }, 1), /dtype "F8_E4M3"/],
   ];
   for (const [bytes, message] of cases) assert.throws(() => parseSafetensors(bytes), message);
   assert.throws(() => parseSafetensors("a string"), /needs an ArrayBuffer or Uint8Array, got string/);
