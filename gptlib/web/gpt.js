@@ -37,7 +37,9 @@
 //       forward remembers its last call: the positions before the first token that differs are
 //       not computed again (causal attention: they cannot depend on later tokens), so typing at
 //       the end of a text costs only the new tokens. The results are the same to the bit, and
-//       fresh arrays each call (the caller may keep or change them).
+//       fresh arrays each call (the caller may keep or change them). The memory is for one set
+//       of options: a page with several views calls forward once with all it needs (e.g.
+//       {attention: true, lens: 5}) rather than alternating options, which recomputes everything.
 //   gpt.logitLens(ids, k = 1) -> lens as above.
 //
 //   KV cache, for generation (each new token costs one position's work, not T's):
