@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from drawing import CX, W, Figure, plus, tensor, text_width
+from drawing import CX, W, Figure, caption, plus, tensor, text_width
 from shapes import CONFIG, N_SEQ, param_shape, params, shape, token_ids
 
 
@@ -104,13 +104,13 @@ def causal_mask_grid() -> Figure:
     for j, lab in enumerate(labels):
         fig.text(gx + j * cell + cell / 2, gy - 12, lab, mono=True)
         fig.text(gx - 12, gy + j * cell + 25, lab, mono=True, anchor="end")
-    classes = [["hi" if (i == row and mask[i, j]) else ("data" if mask[i, j] else "off") for j in range(n)] for i in range(n)]
+    classes = [["off" if not mask[i, j] else ("hi" if i == row else "data") for j in range(n)] for i in range(n)]
     texts = [["" if mask[i, j] else "\u2212\u221e" for j in range(n)] for i in range(n)]
     fig.grid(gx, gy, n, n, cell, classes, texts, mono=True)
     y = gy + n * cell + 34
     assert mask[row, : row + 1].all() and not mask[row, row + 1 :].any()
-    fig.text(CX, y, f"row {row}, \u201c{labels[row]}\u201d, reads positions 0 to {row}:", cls="muted")
-    fig.text(CX, y + 26, "itself and the tokens before it", cls="muted")
+    caption(fig, y, f"row {row}, \u201c{labels[row]}\u201d, reads positions 0 to {row}:",
+            "itself and the tokens before it")
     lx = 90
     fig.box(lx, y + 46, 26, 26, [], "data", rx=2)
     fig.text(lx + 36, y + 65, "True: the query may look", anchor="start")
@@ -182,8 +182,7 @@ def mlp() -> Figure:
     y += 60
     x0, y = block(y, narrow, "out")
     fig.text(x0 + narrow * cell_w + 10, y - n * cell_h / 2 + 6, shape(out), mono=True, cls="muted", anchor="start")
-    fig.text(CX, y + 32, f"row {row} of out depends only on row {row} of x:", cls="muted")
-    fig.text(CX, y + 56, "the same weights at every position", cls="muted")
+    caption(fig, y + 32, f"row {row} of out depends only on row {row} of x:", "the same weights at every position")
     return fig
 
 
@@ -245,9 +244,8 @@ def pre_post_ln() -> Figure:
     fig.line([(ends[1][0], y), (ends[1][0], y + 16)], "resid", arrow=True, thick=True)
     fig.text(ends[1][0], y + 38, "out", mono=True, bold=True)
     y += 74
-    fig.text(CX, y, "post-LN normalises the stream itself;", cls="muted")
-    fig.text(CX, y + 24, "pre-LN normalises what a sub-block reads,", cls="muted")
-    fig.text(CX, y + 48, "and the stream is only ever added to", cls="muted")
+    caption(fig, y, "post-LN normalises the stream itself;", "pre-LN normalises what a sub-block reads,",
+            "and the stream is only ever added to")
     return fig
 
 
@@ -312,8 +310,7 @@ def residual_stream() -> Figure:
     fig.box(sx - 60, y + 20, 120, 36, ["`ln_f"], "param")
     fig.text(sx + 76, y + 44, "\u2192 the head", cls="muted", anchor="start")
     y += 86
-    fig.text(CX, y, "each sub-block reads a normalised copy", cls="muted")
-    fig.text(CX, y + 24, "of the stream and adds its output to it", cls="muted")
+    caption(fig, y, "each sub-block reads a normalised copy", "of the stream and adds its output to it")
     return fig
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from drawing import CX, W, Figure, down, text_width
+from drawing import CX, W, Figure, caption, down, text_width
 from shapes import CONFIG, params, shape, token_ids
 
 
@@ -53,7 +53,8 @@ def pipeline() -> Figure:
     y += 42
     for k in (2, 1):  # cards behind the front one: there are n_layer blocks
         fig.rect(60 + 8 * k, y - 8 * k + 16, 304, 64, "op")
-    fig.box(60, y + 16, 304, 64, [("n_layer transformer blocks", {"bold": True}), "`ln_1 \u2192 attn, ln_2 \u2192 mlp"], "op")
+    lines = [("n_layer transformer blocks", {"bold": True}), "`ln_1 \u2192 attn, ln_2 \u2192 mlp"]
+    fig.box(60, y + 16, 304, 64, lines, "op")
     y += 80
     down(fig, CX, y, y + 40, shape(x))
     y += 42
@@ -77,8 +78,7 @@ def pipeline() -> Figure:
     for i, h in enumerate(heights):
         fig.rect(bx + i * bw + 2, base - h, bw - 4, h, "hi" if h == max(heights) else "data", rx=1)
     fig.line([(bx - 6, base), (bx + bw * len(heights) + 6, base)], "flow", arrow=False)
-    fig.text(CX, base + 24, "probability of each next token", cls="muted")
-    fig.text(CX, base + 48, "pick one, append it, repeat", cls="muted")
+    caption(fig, base + 24, "probability of each next token", "pick one, append it, repeat")
     return fig
 
 
@@ -213,8 +213,9 @@ def lookup() -> Figure:
         fig.text(col_x + cell + 22, y + 21, "\u00d7", cls="muted")
         for c in range(C):
             fig.rect(grid_x + c * cell, y, cell, cell, "hi" if hot else "off", rx=2)
-    fig.text(grid_x + C * cell + 10, top + token * cell + 21, f"\u2190 row {token}, times 1", anchor="start", cls="muted")
-    fig.text(grid_x + C * cell + 10, top + (token + 2) * cell + 21, "others: times 0", anchor="start", cls="muted")
+    note_x = grid_x + C * cell + 10
+    fig.text(note_x, top + token * cell + 21, f"\u2190 row {token}, times 1", anchor="start", cls="muted")
+    fig.text(note_x, top + (token + 2) * cell + 21, "others: times 0", anchor="start", cls="muted")
     rows_end = top + V * cell
     fig.text(CX, rows_end + 30, "sum of the rows, each times its entry", cls="muted")
     res_y = rows_end + 56
@@ -222,8 +223,7 @@ def lookup() -> Figure:
     for c in range(C):
         fig.rect(grid_x + c * cell, res_y, cell, cell, "hi", rx=2)
     fig.text(grid_x + C * cell + 10, res_y + 21, shapes[2], mono=True, cls="muted", anchor="start")
-    fig.text(CX, res_y + cell + 34, "wte[ids] reads the rows directly,", cls="muted")
-    fig.text(CX, res_y + cell + 58, "without building the one-hot", cls="muted")
+    caption(fig, res_y + cell + 34, "wte[ids] reads the rows directly,", "without building the one-hot")
     return fig
 
 
@@ -273,8 +273,7 @@ def positions() -> Figure:
     fig.text(xs[1] + C * cell / 2, top + (n + extra) * cell + 22, "\u2026 up to n_ctx", cls="muted")
     y = top + (n + extra) * cell + 52
     fig.text(CX, y, f"each {shape(x)}", mono=True, cls="muted")
-    fig.text(CX, y + 34, "the two \u201cbe\u201d rows of wte[ids] are equal;", cls="muted")
-    fig.text(CX, y + 58, "adding positions makes them differ", cls="muted")
+    caption(fig, y + 34, "the two \u201cbe\u201d rows of wte[ids] are equal;", "adding positions makes them differ")
     return fig
 
 

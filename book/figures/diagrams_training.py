@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from drawing import CX, W, Figure, plus
+from drawing import CX, W, Figure, caption, plus
 from shapes import CONFIG, N_PAST, param_shape, params, shape, token_ids
 
 
@@ -87,9 +87,8 @@ def kv_cache() -> Figure:
     y = step(y, ["`weights @ v, merge_heads, attn.c_proj", (shape(out), {"mono": True, "cls": "muted"})])
     y = step(y, ["+ x, then ln_2 and mlp (nothing cached),", "then the other layers, each with a cache"])
     y = step(y, ["`ln_f, x @ wte^{T}", (f"logits {shape(logits)}", {"mono": True, "cls": "muted"})], "param")
-    fig.text(CX, y + 20, "the next token: the new token of the next step", cls="muted")
-    fig.text(CX, y + 52, "new: this step's key and value, appended", cls="muted")
-    fig.text(CX, y + 76, "to the cache of this layer", cls="muted")
+    caption(fig, y + 20, "the next token: the new token of the next step")
+    caption(fig, y + 52, "new: this step's key and value, appended", "to the cache of this layer")
     return fig
 
 

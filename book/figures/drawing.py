@@ -110,7 +110,8 @@ def _css() -> str:
     def rules(mode: int) -> str:
         out = []
         for cls, props in _CLASSES.items():
-            decl = ";".join(f"{prop}:{PALETTE[role][mode] if role in PALETTE else role}" for prop, role in props.items())
+            values = ((prop, PALETTE[role][mode] if role in PALETTE else role) for prop, role in props.items())
+            decl = ";".join(f"{prop}:{value}" for prop, value in values)
             out.append(f".{cls}{{{decl}}}")
         return "".join(out)
 
@@ -283,7 +284,8 @@ class Figure:
         baseline = y + (h - total) / 2
         for s, opts in specs:
             baseline += opts["size"]
-            self.text(x + w / 2, baseline - 0.12 * opts["size"], s, inside=(x + 4, y + 2, x + w - 4, y + h - 2), **opts)
+            inside = (x + 4, y + 2, x + w - 4, y + h - 2)
+            self.text(x + w / 2, baseline - 0.12 * opts["size"], s, inside=inside, **opts)
             baseline += gap
         return (x, y, w, h)
 
@@ -375,3 +377,11 @@ def tensor(fig, x, y, w, name, shape_text, cls="data", h=54):
     """A tensor as a box: its name above its shape."""
     lines = [(name, {"bold": True})] if name else []
     fig.box(x, y, w, h, lines + [(shape_text, {"mono": True, "cls": "muted"})], cls)
+
+
+def caption(fig, y, *lines):
+    """Lines of muted text centred under a diagram, the first baseline at y; returns the next baseline."""
+    for line in lines:
+        fig.text(CX, y, line, cls="muted")
+        y += 24
+    return y

@@ -27,7 +27,9 @@ import diagrams_tokens  # noqa: E402
 import diagrams_training  # noqa: E402
 
 MANIFEST = HERE / "diagrams.json"
-DRAWERS = {**diagrams_tokens.DIAGRAMS, **diagrams_layers.DIAGRAMS, **diagrams_model.DIAGRAMS, **diagrams_training.DIAGRAMS}
+DRAWERS = {
+    **diagrams_tokens.DIAGRAMS, **diagrams_layers.DIAGRAMS, **diagrams_model.DIAGRAMS, **diagrams_training.DIAGRAMS
+}
 
 
 def manifest() -> list[dict]:
@@ -60,7 +62,9 @@ def snippet(entry: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="compare with the files on disk; write nothing")
-    parser.add_argument("--snippet", nargs="*", metavar="NAME", help="print the markdown line for these diagrams (all if none)")
+    parser.add_argument(
+        "--snippet", nargs="*", metavar="NAME", help="print the markdown line for these diagrams (all if none)"
+    )
     args = parser.parse_args(argv)
 
     if args.snippet is not None:
