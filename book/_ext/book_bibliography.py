@@ -6,7 +6,8 @@ so a reader following a citation finds a label that matches nothing on the page.
 ``book_author_year`` registered here labels each entry with the same words the citation shows, by
 formatting it with sphinxcontrib-bibtex's own author-year template (one definition of what a
 citation says), and sorts the list by author, year and title. Entries whose labels would coincide
-get "a", "b", ... after the year.
+get "a", "b", ... after the year. (After changing the style, delete _build: an incremental build
+keeps the old order.)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pybtex.plugin
 import sphinxcontrib.bibtex.plugin
 from pybtex.style.formatting.unsrt import Style as UnsrtStyle
 from pybtex.style.labels import BaseLabelStyle
+from pybtex.style.sorting.author_year_title import SortingStyle
 from sphinxcontrib.bibtex.style.template import join, year
 
 
@@ -42,9 +44,15 @@ class AuthorYearLabelStyle(BaseLabelStyle):
                 seen[text] += 1
 
 
+class AuthorYearSorting(SortingStyle):
+    def person_key(self, person):
+        # A name kept whole in braces ({OpenAI}) sorts by its letters, not after every "z".
+        return super().person_key(person).replace("{", "").replace("}", "")
+
+
 class AuthorYearStyle(UnsrtStyle):
     default_label_style = AuthorYearLabelStyle
-    default_sorting_style = "author_year_title"
+    default_sorting_style = AuthorYearSorting
 
 
 def setup(app):
