@@ -137,11 +137,10 @@ def reports(site):
         set_viewport(driver, DESKTOP)
         driver.get(url)
         wait_until_loaded(driver)
+        desktop = desktop_menu(driver)  # before site_checks.js, which opens every collapsed cell
         report = driver.execute_script(SITE_CHECKS)
+        report["desktop_menu"] = desktop
         report["console"] = severe_console_errors(console_messages(driver))
-        driver.get(url)  # site_checks.js opened every collapsed cell: start again
-        wait_until_loaded(driver)
-        report["desktop_menu"] = desktop_menu(driver)
         set_viewport(driver, PHONE)
         driver.get(url)
         wait_until_loaded(driver)
