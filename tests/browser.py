@@ -74,22 +74,28 @@ def require_chromium() -> None:
 # --- building the book ------------------------------------------------------------------------
 
 
+def toc_files(toc_path: Path) -> list[str]:
+    """The pages a table of contents lists, root first, as paths without suffix ("chapters/03_attention")."""
+    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    files = [toc["root"]] if toc.get("root") else []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(str(node["file"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return [f.removesuffix(".ipynb").removesuffix(".md") for f in files]
+
+
 def toc_lists(toc_path: Path, file: str) -> bool:
     """Whether the table of contents at ``toc_path`` has an entry ``file`` (e.g. "chapters/03_attention")."""
-    if not toc_path.exists():
-        return False
-
-    def walk(node) -> bool:
-        if isinstance(node, dict):
-            if str(node.get("file", "")).removesuffix(".ipynb").removesuffix(".md") == file:
-                return True
-            return any(walk(v) for v in node.values())
-        if isinstance(node, list):
-            return any(walk(v) for v in node)
-        return False
-
-    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
-    return toc.get("root") == file or walk(toc)
+    return toc_path.exists() and file in toc_files(toc_path)
 
 
 def write_toc(path: Path, chapters: list[str], root: str = "book/intro") -> Path:

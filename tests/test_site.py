@@ -31,10 +31,9 @@ from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlparse
 
 import pytest
-import yaml
 
 from browser import (DESKTOP, PAGE_LOAD_WAIT, PHONE, REPO, build_book, chromium, console_messages, html_pages,
-                     require_chromium, serve, set_viewport, severe_console_errors, wait_until_loaded)
+                     require_chromium, serve, set_viewport, severe_console_errors, toc_files, wait_until_loaded)
 
 SITE_CHECKS = "return (() => {\n" + (Path(__file__).with_name("site_checks.js")).read_text(encoding="utf-8") + "\n})();"
 
@@ -62,25 +61,6 @@ def missing_local_scripts(html_dir: Path) -> list[str]:
             if "://" not in src and not (page.parent / src.split("?")[0]).resolve().is_file():
                 missing.add(src.split("?")[0].lstrip("./"))
     return sorted(missing)
-
-
-def toc_pages() -> list[str]:
-    """The pages the table of contents lists, as html paths ("chapters/03_attention.html")."""
-    toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
-    files = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(toc.get("parts", toc.get("chapters", [])))
-    return [re.sub(r"\.(md|ipynb)$", "", f) + ".html" for f in files]
 
 
 # --- pressing the menu button -----------------------------------------------------------------
@@ -219,7 +199,7 @@ def test_every_page_renders_offline_with_working_links_images_and_widgets(site, 
 # --- the menu, on a phone and on a desktop ----------------------------------------------------
 
 def test_the_menu_button_opens_the_chapter_list_on_a_phone(reports):
-    chapters = toc_pages()
+    chapters = [f"{page}.html" for page in toc_files(REPO / "_toc.yml")]
     problems = []
     for page, report in reports.items():
         menu = report["phone_menu"]
