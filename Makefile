@@ -40,7 +40,9 @@ $(MATHJAX)/tex-mml-chtml.js: package.json package-lock.json
 	mkdir -p $(dir $(MATHJAX))
 	cp -R node_modules/mathjax/es5 $(MATHJAX)
 
-book: seed mathjax
+# The book shows the chapters' stored outputs (_config.yml: execute_notebooks off): nothing runs,
+# so it needs no data files.
+book: env mathjax
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
