@@ -104,7 +104,7 @@ def open_page(site, page, width=1280, dark=False):
     driver.get(f"{base_url}/{page}.html")
     if dark:
         driver.execute_script("document.documentElement.setAttribute('data-theme', 'dark')")
-    wait_for(driver, "document.querySelectorAll('.gptlib-widget').length > 0")
+    wait_for(driver, "document.documentElement.hasAttribute('data-gptlib-widgets')")
     return driver
 
 

@@ -65,10 +65,12 @@ def copy_vendor(srcdir: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name, path in VENDOR_NPM.items():
         shutil.copyfile(modules / path, out / name)
-    for font in (modules / VENDOR_NPM["embed-amd.js"]).parent.glob(
-        "*.woff2"
-    ):  # the icons its CSS names
-        shutil.copyfile(font, out / font.name)
+    # The icon fonts its styles name, where they look: beside the name of the module whose
+    # styles they are (@jupyter-widgets/controls, .../html-manager/dist/libembed-amd; book.js).
+    for folder in (out / "@jupyter-widgets", out / "@jupyter-widgets" / "html-manager" / "dist"):
+        folder.mkdir(parents=True, exist_ok=True)
+        for font in (modules / VENDOR_NPM["embed-amd.js"]).parent.glob("*.woff2"):
+            shutil.copyfile(font, folder / font.name)
     shutil.copyfile(
         Path(anywidget.__file__).parent / "nbextension" / "index.js", out / "anywidget.js"
     )

@@ -79,7 +79,9 @@
   // anywidget's own front-end), from the book's copies.
   async function htmlManager() {
     await loadScript(here + "vendor/require.js");
-    window.requirejs.config({paths: {anywidget: here + "vendor/anywidget"}});
+    // Module names resolve under vendor/: the html-manager's styles then find its fonts in
+    // vendor/@jupyter-widgets/html-manager/dist/ (they are named relative to its module).
+    window.requirejs.config({baseUrl: here + "vendor/", paths: {anywidget: here + "vendor/anywidget"}});
     await loadScript(here + "vendor/embed-amd.js");
   }
 
@@ -89,6 +91,7 @@
     const state = JSON.parse(stateTag.textContent).state || {};
     if (Object.values(state).some((m) => !isOurs(m) && !isLayout(m))) {
       await htmlManager();
+      document.documentElement.setAttribute("data-gptlib-widgets", "html-manager");
       return;
     }
     for (const tag of document.querySelectorAll('script[type="' + VIEW + '"]')) {
@@ -108,6 +111,8 @@
         console.error(e);
       }
     }
+    // Every widget of the page is drawn (a mark for tests and anything that waits on them).
+    document.documentElement.setAttribute("data-gptlib-widgets", "drawn");
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", drawAll);
