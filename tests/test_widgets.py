@@ -18,7 +18,7 @@ import tiktoken.load
 import torch
 
 import gptlib
-from gptlib.training import SHAKESPEARE_MODEL
+from gptlib.weights import BUNDLED_MODELS
 from gptlib.widgets import (
     attention_map_widget,
     live_gpt,
@@ -45,7 +45,9 @@ def hf_shakespeare():
     from transformers import GPT2LMHeadModel
 
     # eager attention: the fused kernel does not return the weights
-    return GPT2LMHeadModel.from_pretrained(SHAKESPEARE_MODEL, attn_implementation="eager").eval()
+    return GPT2LMHeadModel.from_pretrained(
+        BUNDLED_MODELS["shakespeare"], attn_implementation="eager"
+    ).eval()
 
 
 def sent_messages(widget):
@@ -297,7 +299,7 @@ def test_live_view_refuses_bad_settings():
 
 def test_book_model_follows_the_environment_variable(monkeypatch, tmp_path):
     folder = tmp_path / "my_run"
-    shutil.copytree(SHAKESPEARE_MODEL, folder)
+    shutil.copytree(BUNDLED_MODELS["shakespeare"], folder)
     monkeypatch.setenv(BOOK_MODEL_ENV, str(folder))
     assert playground().model_info["name"] == "the book's model (my_run)"
     monkeypatch.setenv(BOOK_MODEL_ENV, str(tmp_path / "nowhere"))
@@ -323,7 +325,7 @@ def test_the_book_serves_the_front_end_the_engine_and_the_named_model(monkeypatc
     from gptlib.widgets.book import copy_assets
 
     folder = tmp_path / "my_run"
-    shutil.copytree(SHAKESPEARE_MODEL, folder)
+    shutil.copytree(BUNDLED_MODELS["shakespeare"], folder)
     monkeypatch.setenv(BOOK_MODEL_ENV, str(folder))  # as `GPTLIB_BOOK_MODEL=... make book` does
     app = SimpleNamespace(
         outdir=str(tmp_path / "html"),

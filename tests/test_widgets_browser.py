@@ -41,7 +41,7 @@ WIDGET_CELLS = [
     """import json
 import numpy as np
 import gptlib
-from gptlib.training import SHAKESPEARE_MODEL
+from gptlib.weights import BUNDLED_MODELS
 from gptlib.widgets import attention_map_widget, live_gpt, loss_widget, sampling_explorer, token_viewer
 config, params, tokenizer = gptlib.load_shakespeare_model()""",
     """verse = "ROMEO:\\nBut, soft! what light through yonder window breaks?<|endoftext|>It is the east."
@@ -51,7 +51,7 @@ attention_map_widget([tokenizer.token_str(i) for i in ids], gptlib.attention_map
                      title="Attention maps of the book's model")""",
     """logits = gptlib.gpt2_numpy(tokenizer.encode("ROMEO:\\nI will"), params, config)[-1]
 sampling_explorer(logits, tokenizer.token_str, top_p=0.9, title="Next token after ROMEO: I will")""",
-    """history = json.loads((SHAKESPEARE_MODEL / "metrics.json").read_text())["history"]
+    """history = json.loads((BUNDLED_MODELS["shakespeare"] / "metrics.json").read_text())["history"]
 loss_widget(history, title="The book's model, trained in chapter 8")""",
     """live_gpt("JULIET:\\nO Romeo, Romeo", views=["drop", "next"])""",
     """live_gpt("KING HENRY:\\nOnce more unto the breach", views=["next", "attention"])""",

@@ -20,7 +20,7 @@ import torch
 
 import gptlib
 from gptlib.generation import next_token_probs
-from gptlib.training import SHAKESPEARE_MODEL
+from gptlib.weights import BUNDLED_MODELS
 from gptlib.widgets.base import bundle
 from gptlib.widgets.live import LIMITS
 from gptlib.widgets.sampling import explorer_data
@@ -135,7 +135,9 @@ def hf_reference(ids):
     (ln_f and the tied head applied to each block's output) for [T] ids."""
     from transformers import GPT2LMHeadModel
 
-    hf = GPT2LMHeadModel.from_pretrained(SHAKESPEARE_MODEL, attn_implementation="eager").eval()
+    hf = GPT2LMHeadModel.from_pretrained(
+        BUNDLED_MODELS["shakespeare"], attn_implementation="eager"
+    ).eval()
     with torch.no_grad():
         out = hf(torch.tensor([ids]), output_attentions=True, output_hidden_states=True)
         # hidden_states: the embeddings, then each block's output; the last one has ln_f applied
@@ -150,7 +152,7 @@ def hf_reference(ids):
 @pytest.mark.parametrize("repeat", [1, 9])  # 25 tokens; 225, beyond the context of 128
 def test_live_view_in_the_page_computes_what_transformers_computes(node_run, shakespeare, repeat):
     text = "ROMEO:\nBut soft, what light through yonder window breaks?\n" * repeat
-    folder = SHAKESPEARE_MODEL
+    folder = BUNDLED_MODELS["shakespeare"]
     got = node_run(
         """
 const fs = await import("node:fs");

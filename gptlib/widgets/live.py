@@ -28,8 +28,8 @@ import traitlets
 from ..attention import attention_maps
 from ..generation import generate
 from ..model import GPT, NumpyGPT, gpt2_numpy
-from ..training import SHAKESPEARE_MODEL, tokenizer_from_folder
-from ..weights import flatten_params, load_checkpoint, load_gpt2
+from ..training import tokenizer_from_folder
+from ..weights import BUNDLED_MODELS, flatten_params, load_checkpoint, load_gpt2
 from .attention import SCALE, quantise
 from .base import Widget
 from .sampling import explorer_data
@@ -47,7 +47,7 @@ DEFAULT_TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\nIt i
 
 def book_model_folder() -> Path:
     """The folder of the book's model: $GPTLIB_BOOK_MODEL, else the Shakespeare GPT gptlib ships."""
-    folder = Path(os.environ.get(BOOK_MODEL_ENV) or SHAKESPEARE_MODEL)
+    folder = Path(os.environ.get(BOOK_MODEL_ENV) or BUNDLED_MODELS["shakespeare"])
     for name in ("config.json", "model.safetensors"):
         if not (folder / name).is_file():
             raise FileNotFoundError(
