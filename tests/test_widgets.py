@@ -28,6 +28,7 @@ from gptlib.widgets import (
     token_viewer,
     visible,
 )
+from gptlib.widgets.attention import unquantise
 from gptlib.widgets.base import PARTS, bundle
 from gptlib.widgets.live import BOOK_MODEL_ENV, LIMITS, analyse, resolve_model
 from gptlib.widgets.tokens import tiktoken_ranks
@@ -154,7 +155,8 @@ def test_token_viewer_refuses_bad_input(shakespeare):
 def test_attention_widget_sends_rounded_lower_triangles_and_refuses_bad_maps():
     maps = np.array([[[[1, 0, 0], [0.3334, 0.6666, 0], [0.2, 0.3, 0.5]]]] * 2)  # [2, 1, 3, 3]
     widget = attention_map_widget(["a", " b", "\n"], maps, layer=1, colour="abs")
-    assert widget.data["maps"] == [[[1000, 333, 667, 200, 300, 500]]] * 2
+    expected = [[[1000, 333, 667, 200, 300, 500]]] * 2
+    assert (unquantise(widget.data["maps"], 2, 1) * 1000).round().tolist() == expected
     assert widget.data["tokens"] == ["a", " b", "\n"] and widget.data["colour"] == "abs"
     with pytest.raises(ValueError, match="causal"):
         attention_map_widget(["a", "b"], np.full((1, 1, 2, 2), 0.5))
@@ -209,7 +211,9 @@ def test_live_result_predicts_what_transformers_gpt2_predicts(shakespeare, hf_sh
     reference = torch.stack(out.attentions)[:, 0, :, -n:, -n:].numpy()  # [layer, head, n, n]
     rows, cols = np.tril_indices(n)
     np.testing.assert_allclose(
-        np.array(attention["maps"]) / attention["scale"], reference[..., rows, cols], atol=6e-4
+        unquantise(attention["maps"], attention["n_layer"], attention["n_head"]),
+        reference[..., rows, cols],
+        atol=6e-4,
     )
 
 

@@ -14,6 +14,8 @@ n_layer * n_head * n(n+1)/2 small integers.
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 
 from .base import Widget
@@ -23,13 +25,20 @@ MAX_TOKENS = 96  # beyond this the cells get too small to read or hover
 COLOURS = ("row", "abs")  # the colour scales of js/attention.js
 
 
-def quantise(maps: np.ndarray) -> list:
+def quantise(maps: np.ndarray) -> str:
     """[n_layer, n_head, n, n] probabilities -> per layer, per head, the lower triangle row by row
-    (row i holds keys 0..i) as integers in thousandths."""
+    (row i holds keys 0..i) in thousandths, as little-endian uint16 in base64: one short string
+    in the saved notebook, where a list would take a line per number."""
     n = maps.shape[-1]
     rows, cols = np.tril_indices(n)  # row-major: (0,0), (1,0), (1,1), (2,0), ...
-    lower = np.rint(maps[..., rows, cols] * SCALE).astype(np.int64)  # [n_layer, n_head, n(n+1)/2]
-    return lower.tolist()
+    lower = np.rint(maps[..., rows, cols] * SCALE).astype("<u2")  # [n_layer, n_head, n(n+1)/2]
+    return base64.b64encode(lower.tobytes()).decode("ascii")
+
+
+def unquantise(packed: str, n_layer: int, n_head: int) -> np.ndarray:
+    """quantise's string -> [n_layer, n_head, n(n+1)/2] weights (for tests and readers)."""
+    values = np.frombuffer(base64.b64decode(packed), dtype="<u2") / SCALE
+    return values.reshape(n_layer, n_head, -1)
 
 
 def check_maps(tokens, maps) -> np.ndarray:

@@ -18,13 +18,18 @@ const ATTENTION_SCALES = {
   abs: {label: "absolute", legend: "colour = \u221a weight (0 white, 1 darkest)", high: "1"},
 };
 
-// A map source from Python's data: lower triangles of integers (weight x scale), row by row.
+// A map source from Python's data: per layer and head, the lower triangle row by row in
+// thousandths, as little-endian uint16 in base64 (gptlib.widgets.attention.quantise).
 function packedMaps(data) {
+  const bytes = Uint8Array.from(atob(data.maps), (c) => c.charCodeAt(0));
+  const values = new Uint16Array(bytes.buffer),
+    T = data.tokens.length,
+    per = (T * (T + 1)) / 2;
   return {
     tokens: data.tokens,
     nLayer: data.n_layer,
     nHead: data.n_head,
-    value: (l, h, i, j) => data.maps[l][h][(i * (i + 1)) / 2 + j] / data.scale, // needs j <= i
+    value: (l, h, i, j) => values[(l * data.n_head + h) * per + (i * (i + 1)) / 2 + j] / data.scale,
   };
 }
 
