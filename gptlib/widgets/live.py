@@ -25,11 +25,9 @@ from pathlib import Path
 import numpy as np
 import traitlets
 
-from ..attention import attention_maps
-from ..generation import generate
-from ..model import GPT, NumpyGPT, gpt2_numpy
+from .. import GPT, NumpyGPT, attention_maps, generate, gpt2_numpy, load_gpt2
 from ..training import tokenizer_from_folder
-from ..weights import BUNDLED_MODELS, flatten_params, load_checkpoint, load_gpt2
+from ..weights import BUNDLED_MODELS, flatten_params, load_checkpoint
 from .attention import SCALE, quantise
 from .base import Widget
 from .sampling import explorer_data
