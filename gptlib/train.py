@@ -8,12 +8,13 @@
 Every field of ``gptlib.training.TrainConfig`` can be overridden: ``--max-iters``, ``--lr``,
 ``--batch-size``, ``--dropout``, ``--compile`` / ``--no-compile``, ... (``--help`` lists them).
 The output folder receives config.json + model.safetensors (``gptlib.load_gpt2(DIR)`` loads them),
-tokenizer.json, metrics.json, and the resumable checkpoints.
+the tokenizer (tokenizer.json + tokenizer.tiktoken), metrics.json, and the resumable checkpoints.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import fields
 
@@ -70,8 +71,6 @@ def main(argv=None) -> int:
 
 
 def _is_rank0() -> bool:
-    import os
-
     return os.environ.get("RANK", "0") == "0"
 
 
