@@ -8,7 +8,6 @@ query. Heads are independent attention patterns computed side by side by reshapi
 import math
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -27,7 +26,7 @@ def softmax(x, axis=-1):
 
 
 def softmax_backward(d_out, probs, axis=-1):
-    """Gradient of ``softmax``: dL/d(probs) and the probs it returned -> dL/d(its input), same shape.
+    """Gradient of ``softmax``: dL/d(probs) and the probs it returned -> dL/d(its input).
 
     The Jacobian of p = softmax(s) is dp_i/ds_j = p_i (delta_ij - p_j), so
 
@@ -85,7 +84,7 @@ def attention_backward(d_out, q, k, v, mask):
 
 
 def split_heads(x, n_head):
-    """[..., n_seq, n_embd] -> [..., n_head, n_seq, head_size]: head h gets channels h*hs to (h+1)*hs."""
+    """[..., n_seq, n_embd] -> [..., n_head, n_seq, hs]: head h gets channels h*hs to (h+1)*hs."""
     *lead, n_seq, n_embd = x.shape
     return np.swapaxes(x.reshape(*lead, n_seq, n_head, n_embd // n_head), -3, -2)
 
@@ -97,7 +96,7 @@ def merge_heads(x):
 
 
 def qkv_heads(x, c_attn, n_head):
-    """Queries, keys and values of every head: [..., n_seq, n_embd] -> 3 x [..., n_head, n_seq, hs]."""
+    """Every head's queries, keys, values: [..., n_seq, n_embd] -> 3 x [..., n_head, n_seq, hs]."""
     qkv = linear(x, **c_attn)  # [..., n_seq, 3*n_embd]: one matmul for all three
     return tuple(split_heads(part, n_head) for part in np.split(qkv, 3, axis=-1))
 
@@ -112,7 +111,7 @@ def mha(x, c_attn, c_proj, n_head, kv_cache=NO_CACHE):  # [ch7: kv_cache]
 
 
 def mha_backward(d_out, x, c_attn, c_proj, n_head):
-    """Gradients of ``mha``: d_out [..., n_seq, n_embd] -> (dx, {"c_attn": {"w", "b"}, "c_proj": {"w", "b"}}).
+    """Gradients of ``mha``: d_out [..., n_seq, n_embd] -> (dx, {"c_attn": ..., "c_proj": ...}).
 
     Walk the forward backwards: c_proj, merge_heads (its inverse is split_heads), attention,
     split_heads (inverse merge_heads), then c_attn, whose three outputs' gradients are concatenated.
@@ -122,13 +121,13 @@ def mha_backward(d_out, x, c_attn, c_proj, n_head):
     heads = attention(q, k, v, mask)  # [..., n_head, n_seq, hs]
     d_merged, d_proj = linear_backward(d_out, merge_heads(heads), **c_proj)  # [..., n_seq, n_embd]
     dq, dk, dv = attention_backward(split_heads(d_merged, n_head), q, k, v, mask)
-    d_qkv = np.concatenate([merge_heads(d) for d in (dq, dk, dv)], axis=-1)  # [..., n_seq, 3*n_embd]
+    d_qkv = np.concatenate([merge_heads(d) for d in (dq, dk, dv)], axis=-1)  # [.., n_seq, 3*n_embd]
     dx, d_attn = linear_backward(d_qkv, x, **c_attn)  # [..., n_seq, n_embd]
     return dx, {"c_attn": d_attn, "c_proj": d_proj}
 
 
 def mha_weights(x, c_attn, n_head):
-    """The attention probabilities of every head: [..., n_seq, n_embd] -> [..., n_head, n_seq, n_seq]."""
+    """Every head's attention probabilities: [..., n_seq, n_embd] -> [..., n_head, n_seq, n_seq]."""
     q, k, _ = qkv_heads(x, c_attn, n_head)
     return attention_weights(q, k, causal_mask(x.shape[-2]))
 

@@ -49,7 +49,7 @@ def resolve_pattern(pattern: str) -> str:
 
 
 def pretokenize(text: str, pattern: str = "gpt2") -> list[str]:
-    """Split ``text`` into the chunks that BPE works inside: 'Hi there!' -> ['Hi', ' there', '!']."""
+    """Split ``text`` into the chunks BPE works inside: 'Hi there!' -> ['Hi', ' there', '!']."""
     return regex.findall(resolve_pattern(pattern), text)
 
 
@@ -151,14 +151,14 @@ def train_bpe(text: str, vocab_size: int, pattern: str = "gpt2", special_tokens=
     heap = [(-count, pair) for pair, count in counts.items()]  # most frequent, then smallest
     heapq.heapify(heap)
     merges = []
-    while len(vocab) < 256 + n_new and (best := _most_frequent(heap, counts)):
+    while len(vocab) < 256 + n_new and (best := pop_most_frequent(heap, counts)):
         pair, count = best
         new_id = learn_token(vocab, ranks, pair)
         merges.append((pair[0], pair[1], new_id, count))
         changed = set()
         for w in where.pop(pair):
             new = merge(words[w], pair, new_id)
-            changed |= _recount(words[w], new, freqs[w], w, counts, where)
+            changed |= recount(words[w], new, freqs[w], w, counts, where)
             words[w] = new
         for p in changed:  # a pair whose count changed goes back on the heap with its new count
             if counts[p] > 0:
@@ -168,7 +168,7 @@ def train_bpe(text: str, vocab_size: int, pattern: str = "gpt2", special_tokens=
     return vocab, merges
 
 
-def _most_frequent(heap: list, counts: dict):
+def pop_most_frequent(heap: list, counts: dict):
     """Pop the most frequent pair (the smallest on ties) as (pair, count); None when none is left.
 
     An entry whose count has changed since it was pushed is stale: its pair was pushed again.
@@ -180,7 +180,7 @@ def _most_frequent(heap: list, counts: dict):
     return None
 
 
-def _recount(old: list, new: list, freq: int, w: int, counts: dict, where: dict) -> set:
+def recount(old: list, new: list, freq: int, w: int, counts: dict, where: dict) -> set:
     """Take word ``w``'s old pairs out of the counts and put its new pairs in; return the pairs."""
     for p in zip(old, old[1:]):
         counts[p] -= freq

@@ -10,6 +10,7 @@ Each ``check_*`` returns the input in the form the caller computes with (or None
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 
@@ -258,7 +259,8 @@ def check_decode_ids(ids) -> list[int]:
         try:
             out.append(operator.index(i))  # what integers of any library answer; floats refuse
         except TypeError:
-            raise TypeError(f"token ids must be ints, got {i!r} of type {type(i).__name__}") from None
+            message = f"token ids must be ints, got {i!r} of type {type(i).__name__}"
+            raise TypeError(message) from None
     return out
 
 
@@ -322,3 +324,40 @@ def check_splits(train: np.ndarray, val: np.ndarray, block_size: int, batch_size
             f"batch_size={batch_size} is larger than the data: the training split has only "
             f"{windows} windows of block_size={block_size} tokens"
         )
+
+
+def check_world_size(batch_size: int, world_size: int) -> None:
+    if batch_size % world_size:
+        raise ValueError(f"batch_size={batch_size} must divide evenly among {world_size} processes")
+
+
+def check_train_model(model, n_vocab: int, block_size: int, *, is_gpt: bool,
+                      needs_checkpoints: bool) -> None:
+    """A model given to ``train`` must fit the run: the GPT interface, vocabulary, context."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    config = getattr(model, "config", None)
+    if not isinstance(config, GPTConfig) or not callable(getattr(model, "num_params", None)):
+        raise TypeError("model needs the GPT interface: a GPTConfig in .config and .num_params()")
+    if config.vocab_size != n_vocab:
+        raise ValueError(f"the model has vocab_size={config.vocab_size}, "
+                         f"the tokenizer {n_vocab} ids")
+    if config.n_ctx < block_size:
+        raise ValueError(f"the model's context n_ctx={config.n_ctx} is shorter than "
+                         f"block_size={block_size}")
+    if needs_checkpoints and not is_gpt:
+        raise ValueError("checkpoints are GPT-2 checkpoints: resume and checkpoint_interval need "
+                         "a gptlib.GPT, not a variant")
+
+
+def check_resume(saved_config: GPTConfig, saved_settings: dict, config: GPTConfig,
+                 settings: dict, checkpoint) -> None:
+    """A run resumes only with the model shape and the settings its checkpoint was made with."""
+    if dataclasses.replace(saved_config, dropout=config.dropout) != config:  # no dropout on disk
+        raise ValueError(f"{checkpoint} holds a model of shape {saved_config}, but the "
+                         f"settings give {config}")
+    if saved_settings != settings:
+        changed = {k: (v, settings.get(k)) for k, v in saved_settings.items()
+                   if settings.get(k) != v}
+        raise ValueError(f"--resume with different settings than the checkpoint {checkpoint}: "
+                         f"{changed}")

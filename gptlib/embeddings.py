@@ -35,7 +35,7 @@ def embed(ids, wte, wpe):
 
 
 def embed_backward(d_out, ids, wte, wpe):
-    """Gradients of ``embed``: d_out [..., n_seq, n_embd] -> (d_wte [V, n_embd], d_wpe [n_ctx, n_embd]).
+    """Gradients of ``embed``: d_out [..., n_seq, n_embd] -> (d_wte [V, C], d_wpe [n_ctx, C]).
 
     ids are integers, so there is no gradient for them; only the two tables learn.
     """

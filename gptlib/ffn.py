@@ -11,7 +11,6 @@ the forward functions.
 import math
 
 import numpy as np
-import torch
 from torch import nn
 
 from .weights import load_params
@@ -29,7 +28,7 @@ def linear(x, w, b):
 
 
 def linear_backward(d_out, x, w, b):
-    """Gradients of ``linear``: d_out [..., n_out] -> (dx [..., n_in], {"w": [n_in, n_out], "b": [n_out]}).
+    """Gradients of ``linear``: d_out [..., n_out] -> (dx [..., n_in], {"w": [n_in, n_out], "b"}).
 
     y = x @ w + b, so dx = d_out @ w.T, and every row of x (every position, every sequence)
     adds its outer product x_row^T d_out_row to dw and its d_out_row to db.
@@ -78,7 +77,7 @@ def ffn(x, c_fc, c_proj):
 
 
 def ffn_backward(d_out, x, c_fc, c_proj):
-    """Gradients of ``ffn``: d_out [..., n_embd] -> (dx, {"c_fc": {"w", "b"}, "c_proj": {"w", "b"}}).
+    """Gradients of ``ffn``: d_out [..., n_embd] -> (dx, {"c_fc": {"w", "b"}, "c_proj": ...}).
 
     Walk the forward backwards: c_proj, then GELU, then c_fc.
     """

@@ -162,7 +162,8 @@ def stream(model, ids, max_new_tokens: int, *, temperature: float = 1.0, top_k: 
 def _checked(model, ids, max_new_tokens, temperature, top_k, top_p, eos_id, stop):
     """The arguments of ``generate``, checked: (prompts [B, T], batched, stop sequences)."""
     if not isinstance(model, (NumpyGPT, GPT)):
-        raise TypeError(f"generate needs a gptlib.NumpyGPT or gptlib.GPT, got {type(model).__name__}")
+        raise TypeError(f"generate needs a gptlib.NumpyGPT or gptlib.GPT, "
+                        f"got {type(model).__name__}")
     check_sampling(temperature, top_k, top_p)
     check_max_new_tokens(max_new_tokens)
     seqs, batched = check_prompt(ids, model.config, batch_allowed=isinstance(model, GPT))

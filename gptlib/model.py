@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -142,7 +141,7 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    """GPT-2 in PyTorch: [B, T] token ids -> [B, T, vocab_size] logits (and the loss, given targets)."""
+    """GPT-2 in PyTorch: [B, T] token ids -> [B, T, vocab_size] logits (and the loss of targets)."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -194,7 +193,7 @@ class GPT(nn.Module):
         return load_params(self, modules)
 
     def to_params(self) -> dict:
-        """This model's parameters as NumPy arrays in GPT-2's layout (what ``from_params`` reads)."""
+        """This model's parameters as NumPy arrays in GPT-2's layout (as ``from_params`` reads)."""
         return torch_state_to_params(self.state_dict(), self.config)
 
     def num_params(self) -> int:

@@ -41,7 +41,7 @@ RANKS_FILE, INFO_FILE = "tokenizer.tiktoken", "tokenizer.json"
 # --- encoding one chunk ---------------------------------------------------------------------------
 
 
-def bpe_encode_chunk(chunk: bytes, ranks: dict[bytes, int], max_rank: int | None = None) -> list[int]:
+def bpe_encode_chunk(chunk: bytes, ranks: dict[bytes, int], max_rank: int | None = None):
     """Token ids of one pre-tokenized chunk, by tiktoken's rule: start from bytes; repeatedly
     merge the adjacent pair whose joined bytes have the lowest rank (the leftmost on ties);
     stop when no joined pair is a token. With ``max_rank``, only tokens of lower rank count."""
@@ -105,7 +105,7 @@ class BPETokenizer:
 
     @classmethod
     def train(cls, text: str, vocab_size: int, pattern: str = "gpt2", special_tokens=(ENDOFTEXT,)):
-        """Learn a tokenizer of ``vocab_size`` ids (256 bytes + merges + special tokens) on ``text``.
+        """Learn a tokenizer of ``vocab_size`` ids (256 bytes, merges, special tokens) on ``text``.
 
         The special tokens get the last ids. If the text runs out of pairs to merge first, the
         vocabulary is smaller.

@@ -55,7 +55,8 @@ def torch_name(name: str) -> str:
     "transformer.", in Hugging Face's): "blocks.0.attn.c_attn.w" -> "...c_attn.weight",
     "ln_f.g" -> "ln_f.weight", "wte" -> "wte.weight"."""
     *path, leaf = name.split(".")
-    return ".".join([*path, {"w": "weight", "g": "weight", "b": "bias"}.get(leaf, f"{leaf}.weight")])
+    leaf = {"w": "weight", "g": "weight", "b": "bias"}.get(leaf, f"{leaf}.weight")
+    return ".".join([*path, leaf])
 
 
 def param_table(config: GPTConfig):

@@ -18,7 +18,6 @@ The command line is ``python -m gptlib.train`` (see ``gptlib/train.py``). The na
 the ones chapters and tests use: ``from gptlib import training; training.train(...)``.
 """
 
-from ..data import SHAKESPEARE_GPT
 from ..tokenizer import CharTokenizer
 from ..weights import load_shakespeare_model
 from .adamw import adamw_init, adamw_step, adamw_update
@@ -35,7 +34,7 @@ from .optimizer import autocast_context, flops_per_token, lr_at, make_optimizer
 from .settings import PRESETS, TrainConfig, get_preset
 
 __all__ = [
-    "CharTokenizer", "PRESETS", "SHAKESPEARE_GPT", "TrainConfig", "adamw_init", "adamw_step",
+    "CharTokenizer", "PRESETS", "TrainConfig", "adamw_init", "adamw_step",
     "adamw_update", "autocast_context", "cross_entropy", "cross_entropy_backward",
     "encode_corpus", "estimate_loss", "flops_per_token", "get_batch", "get_preset",
     "latest_checkpoint", "list_checkpoints", "lm_head_backward", "load_shakespeare_model",

@@ -20,7 +20,7 @@ def make_tokenizer(kind: str, text: str):
 
 
 def encode_corpus(text: str, tokenizer, val_fraction: float = 0.1):
-    """(train_ids, val_ids) as int64 arrays: the first 90% of the text to train on, the rest held out.
+    """(train_ids, val_ids), int64 arrays: the first 90% of the text to train on, the rest held out.
 
     The split is by characters, before tokenizing: chapter 1's tokenizer learned its merges on
     exactly that first 90%, so the validation text is unseen by the tokenizer and the model
@@ -43,12 +43,12 @@ def sample_offsets(rng: np.random.Generator, n_tokens: int, block_size: int, bat
 
 
 def get_batch(data: np.ndarray, offsets, block_size: int, device="cpu"):
-    """Windows of ``data`` at ``offsets``: (x, y) [B, block_size] long tensors, y = x shifted by one."""
+    """Windows of ``data`` at ``offsets``: (x, y) [B, block_size] long tensors, y = x moved by 1."""
     x = np.stack([data[i : i + block_size] for i in offsets])  # [B, T]
     y = np.stack([data[i + 1 : i + 1 + block_size] for i in offsets])  # [B, T], the next tokens
     x, y = torch.from_numpy(x), torch.from_numpy(y)
     if torch.device(device).type == "cuda":  # pinned memory lets the copy overlap the GPU's work
-        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+        return tuple(t.pin_memory().to(device, non_blocking=True) for t in (x, y))
     return x.to(device), y.to(device)
 
 

@@ -18,7 +18,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..config import GPTConfig
+from ..checks import check_resume, check_train_model, check_world_size
 from ..files import atomic_write
 from ..model import GPT
 from ..weights import save_checkpoint
@@ -120,16 +120,15 @@ def _start(cfg: TrainConfig, out_dir: Path, resume: bool, text, model) -> Run:
     """Device, processes, data, the model and AdamW: fresh, or from the latest checkpoint."""
     device = resolve_device(cfg)
     dist = setup_distributed(device)
-    if cfg.batch_size % dist.world_size:
-        raise ValueError(f"batch_size={cfg.batch_size} must divide evenly among "
-                         f"{dist.world_size} processes")
+    check_world_size(cfg.batch_size, dist.world_size)
     if cfg.threads and device.type == "cpu":
         torch.set_num_threads(cfg.threads)
     data = prepare_data(cfg, text)
     torch.manual_seed(cfg.seed)  # model initialisation and dropout
     if model is None:
         model = GPT(cfg.model_config(data.tokenizer.n_vocab))
-    _check_model(model, cfg, data.tokenizer.n_vocab, resume)
+    check_train_model(model, data.tokenizer.n_vocab, cfg.block_size, is_gpt=type(model) is GPT,
+                      needs_checkpoints=resume or bool(cfg.checkpoint_interval))
     if cfg.dtype == "float64":
         model.double()  # before a checkpoint is loaded, so that its float64 weights stay exact
     run = Run(cfg, out_dir, data, device, dist, model, optimizer=None,
@@ -157,33 +156,9 @@ def _start(cfg: TrainConfig, out_dir: Path, resume: bool, text, model) -> Run:
     return run
 
 
-def _check_model(model, cfg: TrainConfig, n_vocab: int, resume: bool) -> None:
-    """A model given to ``train`` must fit the run: the GPT interface, vocabulary, context."""
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    config = getattr(model, "config", None)
-    if not isinstance(config, GPTConfig) or not callable(getattr(model, "num_params", None)):
-        raise TypeError("model needs the GPT interface: a GPTConfig in .config and .num_params()")
-    if config.vocab_size != n_vocab:
-        raise ValueError(f"the model has vocab_size={config.vocab_size}, the tokenizer {n_vocab} ids")
-    if config.n_ctx < cfg.block_size:
-        raise ValueError(f"the model's context n_ctx={config.n_ctx} is shorter than "
-                         f"block_size={cfg.block_size}")
-    if type(model) is not GPT and (resume or cfg.checkpoint_interval):
-        raise ValueError("checkpoints are GPT-2 checkpoints: resume and checkpoint_interval need "
-                         "a gptlib.GPT, not a variant")
-
-
 def _restore_model(run: Run, saved: dict, checkpoint: Path) -> None:
-    config = run.model.config
-    if replace(saved["config"], dropout=config.dropout) != config:  # config.json has no dropout
-        raise ValueError(f"{checkpoint} holds a model of shape {saved['config']}, but the "
-                         f"settings give {config}")
-    if saved["state"]["train_config"] != asdict(run.cfg):
-        changed = {k: (v, getattr(run.cfg, k)) for k, v in saved["state"]["train_config"].items()
-                   if getattr(run.cfg, k, None) != v}
-        raise ValueError(f"--resume with different settings than the checkpoint {checkpoint}: "
-                         f"{changed}")
+    check_resume(saved["config"], saved["state"]["train_config"], run.model.config,
+                 asdict(run.cfg), checkpoint)
     run.model.set_params(saved["params"])
     run.step, run.elapsed_before = saved["state"]["step"], saved["state"]["elapsed_s"]
     run.history = saved["state"]["history"]
@@ -249,7 +224,8 @@ def _evaluate(run: Run, on_eval) -> dict:
 
 def _checkpoint_due(run: Run) -> bool:
     interval = run.cfg.checkpoint_interval
-    return run.is_gpt and bool(interval) and run.step % interval == 0 and run.step < run.cfg.max_iters
+    due = bool(interval) and run.step % interval == 0 and run.step < run.cfg.max_iters
+    return run.is_gpt and due
 
 
 def _checkpoint(run: Run) -> None:

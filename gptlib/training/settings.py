@@ -10,7 +10,7 @@ from ..config import GPTConfig
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs; presets in ``PRESETS``, any field overridable from the CLI."""
+    """Everything a training run needs; presets in ``PRESETS``; the CLI can override any field."""
 
     # data
     tokenizer: str = "char"  # "char" or "bpe" (chapter 1's tokenizer)
@@ -66,10 +66,10 @@ PRESETS = {
         batch_size=8, max_iters=30, lr=3e-3, min_lr=3e-4, warmup_iters=5, eval_interval=10,
         eval_iters=2, checkpoint_interval=10, threads=1,
     ),
-    # character-level Shakespeare on a 2-core CPU. nanoGPT's recipe is 4 layers x 128, batch 12, 2000
-    # iterations at lr 1e-3; at this budget a shallower model with a bigger batch, a higher learning rate,
-    # no dropout and 800 steps reaches the same loss with about half the FLOPs and a third of the steps
-    # (see benchmarks/bench_training.py)
+    # character-level Shakespeare on a 2-core CPU. nanoGPT's recipe is 4 layers x 128, batch 12,
+    # 2000 iterations at lr 1e-3; at this budget a shallower model with a bigger batch, a higher
+    # learning rate, no dropout and 800 steps reaches the same loss with about half the FLOPs and
+    # a third of the steps (see benchmarks/bench_training.py)
     "shakespeare-char-cpu": TrainConfig(
         n_layer=2, n_head=4, n_embd=128, block_size=64, dropout=0.0, batch_size=32, max_iters=800,
         lr=3e-3, min_lr=3e-4, warmup_iters=30, eval_interval=0, eval_iters=50, eval_batch_size=64,
@@ -79,7 +79,8 @@ PRESETS = {
     "shakespeare-bpe": TrainConfig(
         tokenizer="bpe", n_layer=4, n_head=4, n_embd=128, block_size=128, dropout=0.0,
         batch_size=16, max_iters=1000, lr=2e-3, min_lr=2e-4, warmup_iters=50, eval_interval=200,
-        eval_iters=10, eval_batch_size=32, checkpoint_interval=250, keep_checkpoints=True, threads=2,
+        eval_iters=10, eval_batch_size=32, checkpoint_interval=250, keep_checkpoints=True,
+        threads=2,
     ),
     # nanoGPT's shakespeare_char recipe on one GPU: 6 layers, 384 wide, context 256, bf16
     "shakespeare-char-gpu": TrainConfig(
@@ -88,12 +89,6 @@ PRESETS = {
         checkpoint_interval=1000, compile=True, device="cuda",
     ),
 }
-
-
-def get_preset(name: str) -> TrainConfig:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
-    return replace(PRESETS[name])
 
 
 def get_preset(name: str) -> TrainConfig:
