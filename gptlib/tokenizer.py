@@ -304,13 +304,21 @@ def _write_files(folder, ranks: dict[bytes, int], info: dict) -> Path:
 
 
 def load_tokenizer(folder):
-    """The tokenizer saved in ``folder`` (a BPETokenizer or a CharTokenizer)."""
-    path = Path(folder) / INFO_FILE
+    """The tokenizer saved in ``folder`` (a BPETokenizer or a CharTokenizer).
+
+    Folders of earlier gptlib versions still load: their tokenizer.json alone said
+    {"type": "char", "chars": ...}, or {"type": "bpe"} for chapter 1's tokenizer.
+    """
+    path, ranks_path = Path(folder) / INFO_FILE, Path(folder) / RANKS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: a tokenizer folder holds "
                                 f"{INFO_FILE} and {RANKS_FILE}")
     info = json.loads(path.read_text(encoding="utf-8"))
-    ranks = read_ranks(Path(folder) / RANKS_FILE)
+    if info.get("type") == "char" and "chars" in info:  # an earlier version's folder
+        return CharTokenizer(info["chars"])
+    if info.get("type") == "bpe" and not ranks_path.exists():  # an earlier version's folder
+        return shakespeare_tokenizer()
+    ranks = read_ranks(ranks_path)
     if info.get("type") == "char":
         return CharTokenizer("".join(b.decode("utf-8") for b in sorted(ranks, key=ranks.get)))
     if info.get("type") == "bpe":

@@ -375,3 +375,10 @@ def test_token_viewer_javascript_tokenizes_like_python(tmp_path):
     ).stdout
     got = json.loads(html.unescape(re.search(r'<pre id="out">(.*?)</pre>', out, re.S).group(1)))
     assert got == [tok.encode(t) for t in texts]
+
+
+def test_folders_of_earlier_versions_still_load(tmp_path):
+    (tmp_path / "tokenizer.json").write_text('{"type": "char", "chars": "\\nab"}')
+    assert load_tokenizer(tmp_path).decode([2, 1, 0]) == "ba\n"
+    (tmp_path / "tokenizer.json").write_text('{"type": "bpe"}')  # meant chapter 1's tokenizer
+    assert load_tokenizer(tmp_path).ranks == shakespeare_tokenizer().ranks

@@ -19,6 +19,7 @@ the ones chapters and tests use: ``from gptlib import training; training.train(.
 """
 
 from ..tokenizer import CharTokenizer
+from ..tokenizer import load_tokenizer as tokenizer_from_folder  # the name gptlib.web reads
 from ..weights import load_shakespeare_model
 from .adamw import adamw_init, adamw_step, adamw_update
 from .backprop import (
@@ -39,5 +40,6 @@ __all__ = [
     "encode_corpus", "estimate_loss", "flops_per_token", "get_batch", "get_preset",
     "latest_checkpoint", "list_checkpoints", "lm_head_backward", "load_shakespeare_model",
     "load_training_state", "log_softmax", "loss_and_grads", "lr_at", "make_optimizer",
-    "prepare_data", "sample_offsets", "save_training_state", "train", "transformer_block_backward",
+    "prepare_data", "sample_offsets", "save_training_state", "tokenizer_from_folder", "train",
+    "transformer_block_backward",
 ]
