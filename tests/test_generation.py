@@ -216,7 +216,7 @@ def test_training_mode_is_restored(small_model):
         (dict(top_p=1.5), ValueError, "top_p"),
         (dict(ids=[]), ValueError, "empty"),
         (dict(ids=[1] * 25), ValueError, "n_ctx=24"),
-        (dict(ids=[1, 101]), ValueError, "token ids"),
+        (dict(ids=[1, 101]), ValueError, "prompt token id 101 is out of range"),
         (dict(ids=[1.5, 2.0]), TypeError, "integers"),
         (dict(max_new_tokens=-1), ValueError, "max_new_tokens"),
         (dict(ids=[[1, 2], [3]]), ValueError, "same length"),
