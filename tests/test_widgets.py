@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import tiktoken
 import tiktoken.load
-import torch
 
 import gptlib
 from gptlib.weights import BUNDLED_MODELS
@@ -32,6 +31,7 @@ from gptlib.widgets.attention import unquantise
 from gptlib.widgets.base import PARTS, bundle
 from gptlib.widgets.live import BOOK_MODEL_ENV, LIMITS, analyse, resolve_model
 from gptlib.widgets.tokens import tiktoken_ranks
+from test_widgets_js import hf_reference
 
 TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?<|endoftext|>It is the"
 
@@ -39,16 +39,6 @@ TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?<|endoftext|>I
 @pytest.fixture(scope="module")
 def shakespeare():
     return gptlib.shakespeare_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def hf_shakespeare():
-    from transformers import GPT2LMHeadModel
-
-    # eager attention: the fused kernel does not return the weights
-    return GPT2LMHeadModel.from_pretrained(
-        BUNDLED_MODELS["shakespeare"], attn_implementation="eager"
-    ).eval()
 
 
 def sent_messages(widget):
@@ -191,30 +181,34 @@ def test_loss_widget_carries_its_title_and_rounded_thinned_curves():
 # --- live views ------------------------------------------------------------------------------
 
 
-def test_live_result_predicts_what_transformers_gpt2_predicts(shakespeare, hf_shakespeare):
+def test_live_result_predicts_what_transformers_gpt2_predicts(shakespeare):
     m = resolve_model()
     result = analyse(TEXT, m)
     ids = shakespeare.encode(TEXT, allowed_special="all")
     assert [t[0] for t in result["tokens"]] == ids and result["start"] == 0
-    with torch.no_grad():
-        out = hf_shakespeare(torch.tensor([ids]), output_attentions=True)
-    logits = out.logits[0, -1].numpy()
-    top = np.argsort(-logits)[: LIMITS["bars"]]
+    logits, attention, lens = hf_reference(ids)
+    top = np.argsort(-logits[-1])[: LIMITS["bars"]]
     assert result["next"]["labels"] == [shakespeare.token_str(int(i)) for i in top]
-    np.testing.assert_allclose(
-        [e[0] for e in result["next"]["entries"][: len(top)]], logits[top], atol=2e-3
-    )
+    got = [e[0] for e in result["next"]["entries"][: len(top)]]
+    np.testing.assert_allclose(got, logits[-1][top], atol=2e-3)  # sent rounded to 3 decimals
     assert result["next"]["vocab_size"] == 1024
-    attention = result["attention"]
+    sent = result["attention"]
     n = min(len(ids), LIMITS["attention"])
-    assert attention["offset"] == len(ids) - n and len(attention["tokens"]) == n
-    reference = torch.stack(out.attentions)[:, 0, :, -n:, -n:].numpy()  # [layer, head, n, n]
+    assert sent["offset"] == len(ids) - n and len(sent["tokens"]) == n
     rows, cols = np.tril_indices(n)
     np.testing.assert_allclose(
-        unquantise(attention["maps"], attention["n_layer"], attention["n_head"]),
-        reference[..., rows, cols],
+        unquantise(sent["maps"], sent["n_layer"], sent["n_head"]),
+        attention[:, :, -n:, -n:][..., rows, cols],
         atol=6e-4,
     )
+    p = min(len(ids), LIMITS["lens"])
+    assert result["lens"]["offset"] == len(ids) - p
+    labels = [[label for label, _ in layer] for layer in result["lens"]["top"]]
+    assert labels == [
+        [shakespeare.token_str(int(i)) for i in layer[-p:].argmax(-1)] for layer in lens
+    ]
+    probs = [[prob for _, prob in layer] for layer in result["lens"]["top"]]
+    np.testing.assert_allclose(probs, lens[:, -p:].max(-1), atol=6e-4)
 
 
 def test_live_text_beyond_the_context_reads_the_last_n_ctx_tokens(shakespeare):

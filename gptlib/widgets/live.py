@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import traitlets
 
-from .. import GPT, NumpyGPT, attention_maps, generate, gpt2_numpy, load_gpt2
+from .. import GPT, NumpyGPT, attention_maps, generate, load_gpt2, logit_lens
+from ..attention import softmax
 from ..training import tokenizer_from_folder
 from ..weights import BUNDLED_MODELS, flatten_params, load_checkpoint
 from .attention import SCALE, quantise
@@ -137,8 +138,19 @@ def analyse(text: str, m: LoadedModel, limits: dict = LIMITS) -> dict:
         return result
     window = ids[start:]
     label = functools.partial(token_str, m.tokenizer)
-    logits = gpt2_numpy(window, m.params, m.config)  # [T, vocab]
-    result["next"] = explorer_data(logits[-1], label, n_show=limits["bars"])
+    lens = logit_lens(window, m.params, m.config)[1:]  # [n_layer, T, vocab]: after each block
+    result["next"] = explorer_data(lens[-1, -1], label, n_show=limits["bars"])  # the model's own
+    p = max(0, len(window) - limits["lens"])
+    probs = softmax(lens[:, p:])  # [n_layer, P, vocab]
+    best = probs.argmax(-1)  # [n_layer, P]: each layer's top token at each position
+    result["lens"] = {
+        "offset": start + p,
+        "tokens": [label(i) for i in window[p:]],
+        "top": [
+            [[label(int(i)), round(float(q[i]), 3)] for i, q in zip(b, layer)]
+            for b, layer in zip(best, probs)
+        ],
+    }
     a = max(0, len(window) - limits["attention"])
     maps = attention_maps(window, m.params, m.config)[..., a:, a:]  # the last queries and keys
     result["attention"] = {
