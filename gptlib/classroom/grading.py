@@ -25,7 +25,10 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from ..exercises import LOG_VARIABLE, SEED_VARIABLE, find, points_of
-from .notebook import CHECK_CALL, answer_id, checked_ids, is_answer, label_index, manual_ids, needed_cells, nbgrader
+from .notebook import (
+    CHECK_CALL, answer_id, checked_ids, grade_id, is_answer, label_index, manual_ids, nbgrader, needed_cells,
+    points_by_grade_id,
+)
 
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the kernel imports this same gptlib
 
@@ -159,7 +162,11 @@ def _why_not_checked(notebook, exercise: str, reached: int, problem: str | None)
     return "not checked: the notebook has no check(...) call for this exercise"
 
 
-def _max_points(exercise_id: str) -> int:
+def _max_points(exercise_id: str, points: dict[str, int]) -> int:
+    """The points of the notebook's nbgrader metadata, else of the declaration, else 1."""
+    for role in ("check", "answer"):
+        if points.get(grade_id(exercise_id, role)) is not None:
+            return int(points[grade_id(exercise_id, role)])
     try:
         return points_of(find(exercise_id))
     except KeyError:  # an id the student invented: it still gets a row, worth 1
@@ -186,10 +193,10 @@ class Options:
     executed_dir: Path | None = None
 
 
-def _unreadable(submission: Submission, expected, err: Exception) -> list[Score]:
+def _unreadable(submission: Submission, expected, manual, points, err: Exception) -> list[Score]:
     problem = f"not a readable notebook: {type(err).__name__}: {' '.join(str(err).split())[:200]}"
-    ids = list(expected or ["(notebook)"])
-    return [Score(submission.student, submission.notebook, ex, False, 0, _max_points(ex), problem) for ex in ids]
+    return [Score(submission.student, submission.notebook, ex, None if ex in manual else False, 0,
+                  _max_points(ex, points), "" if ex in manual else problem) for ex in expected or ["(notebook)"]]
 
 
 def _execute(submission: Submission, notebook, options: Options) -> tuple[dict, int, str | None]:
@@ -208,11 +215,12 @@ def _execute(submission: Submission, notebook, options: Options) -> tuple[dict, 
         return _read_log(log), reached, problem
 
 
-def _score_rows(submission: Submission, notebook, ids, manual, logged, reached, problem) -> list[Score]:
+def _score_rows(submission: Submission, notebook, ids, manual, points, run) -> list[Score]:
+    logged, reached, problem = run
     answers = {answer_id(c, label_index()): c.source for c in notebook.cells if is_answer(c)}
     rows = []
     for ex in ids:
-        top = _max_points(ex)
+        top = _max_points(ex, points)
         if ex in manual:  # graded by hand: the row carries the student's text
             text = " ".join(answers.get(ex, "").split())
             rows.append(Score(submission.student, submission.notebook, ex, None, 0, top, text))
@@ -238,14 +246,17 @@ def grade_submission(submission: Submission, reference=None, options: Options | 
     """
     options = options or Options()
     expected = None if reference is None else checked_ids(reference) + manual_ids(reference)
+    points = {} if reference is None else points_by_grade_id(reference)
+    manual = set() if reference is None else set(manual_ids(reference))
     try:
         notebook = nbformat.read(submission.path, as_version=4)
     except Exception as err:  # not JSON, not a notebook: every exercise scores 0
-        return _unreadable(submission, expected, err)
+        return _unreadable(submission, expected, manual, points, err)
     if reference is not None:
         restore_check_cells(notebook, reference)
-    manual = set(manual_ids(reference if reference is not None else notebook))
+    manual = manual or set(manual_ids(notebook))
     ids = expected if expected is not None else checked_ids(notebook) + sorted(manual)
+    points = points or points_by_grade_id(notebook)
     logged, reached, problem = _execute(submission, notebook, options)
     if options.executed_dir is not None:
         target = Path(options.executed_dir) / submission.student / submission.notebook
@@ -253,7 +264,7 @@ def grade_submission(submission: Submission, reference=None, options: Options | 
         nbformat.write(notebook, target)
     if expected is None:  # checks the submission ran that its source does not name directly
         ids += [ex for ex in logged if ex not in ids]
-    return _score_rows(submission, notebook, ids, manual, logged, reached, problem)
+    return _score_rows(submission, notebook, ids, manual, points, (logged, reached, problem))
 
 
 def grade_folder(folder, reference=None, options: Options | None = None, progress=None) -> list[Score]:

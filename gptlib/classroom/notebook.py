@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
+import symtable
 
 from IPython.core.inputtransformer2 import TransformerManager  # IPython comes with ipykernel
 
@@ -93,7 +94,14 @@ def answer_id(cell, labels: dict[str, str] | None = None) -> str | None:
     found = re.fullmatch(r"(?P<label>.+)-answer", str(nbgrader(cell).get("grade_id", "")))
     if not found:
         return None
-    return (labels if labels is not None else label_index()).get(found["label"])
+    # an exercise declared nowhere in this gptlib still gets a row, under its label
+    return (labels if labels is not None else label_index()).get(found["label"], found["label"])
+
+
+def points_by_grade_id(notebook) -> dict[str, int]:
+    """The points nbgrader's metadata gives each graded cell."""
+    return {nbgrader(c)["grade_id"]: nbgrader(c).get("points") for c in notebook.cells
+            if nbgrader(c).get("grade") and "grade_id" in nbgrader(c)}
 
 
 def checked_ids(notebook) -> list[str]:
@@ -136,20 +144,32 @@ def _bound_at_top(statement) -> set[str]:
     return bound
 
 
+def _global_reads(table: symtable.SymbolTable, top: bool = True) -> set[str]:
+    """The module-level names a scope reads: all it reads at top level, the globals it reads inside
+    functions and classes (not their parameters and locals)."""
+    read = {s.get_name() for s in table.get_symbols() if s.is_referenced() and (top or s.is_global())}
+    for child in table.get_children():
+        read |= _global_reads(child, top=False)
+    return read
+
+
 def names_of(source: str) -> tuple[set[str], set[str]]:
-    """(names a cell binds at top level, names it reads anywhere); empty sets if it is not Python."""
+    """(names a cell binds at top level, module-level names it reads); empty sets if not Python."""
     try:
-        tree = ast.parse(python_source(source))
+        code = python_source(source)
+        tree, table = ast.parse(code), symtable.symtable(code, "cell", "exec")
     except SyntaxError:
         return set(), set()
     bound = set().union(*(_bound_at_top(statement) for statement in tree.body))
-    read = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
-    return bound, read
+    return bound, _global_reads(table)
 
 
 def needed_cells(notebook) -> list[int]:
-    """The code cells the exercises need: their solution and check cells, and, going back, every
-    earlier cell that binds a name a needed cell reads (so imports and data, not figures)."""
+    """The code cells the exercises need: their solution and check cells and, going back, the
+    latest earlier cell that binds each name a needed cell reads (imports and data, not figures).
+
+    A cell is needed for the names it binds, not for its side effects (a seed set, a file
+    written): exercise cells must not depend on those."""
     code = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
     exercise = {i for i in code if is_solution(notebook.cells[i]) or CHECK_CALL.search(notebook.cells[i].source)}
     if not exercise:
@@ -159,5 +179,6 @@ def needed_cells(notebook) -> list[int]:
         bound, read = names_of(notebook.cells[index].source)
         if index in exercise or bound & wanted:
             chosen.append(index)
-            wanted |= read
+            # the latest binding before a use is the one it sees: earlier ones are not needed for it
+            wanted = (wanted - bound) | read
     return sorted(chosen)
