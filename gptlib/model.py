@@ -185,8 +185,9 @@ class GPT(nn.Module):
         from .device import pick_device
         from .weights import params_to_torch_state
 
-        model = cls(config)
-        model.load_state_dict(params_to_torch_state(params, config))
+        state = params_to_torch_state(params, config)
+        model = cls(config).to(state["embed.wte.weight"].dtype)  # float32, or float64 params' own
+        model.load_state_dict(state)
         return model.to(device or pick_device()).eval()
 
     def to_params(self) -> dict:

@@ -339,7 +339,10 @@ class TrainConfig:
     seed: int = 1337
     # hardware
     device: str = "auto"  # "auto", "cpu", "cuda", "mps"
-    dtype: str = "auto"  # "auto" (bf16 autocast on CUDA if supported, else fp32), "float32", "bfloat16"
+    # "auto" (bf16 autocast on CUDA if supported, else fp32), "float32", "bfloat16", or "float64":
+    # the model and AdamW's moments in double precision, so that a run printed in a chapter
+    # gives the same digits on any CPU (fp32 rounding differs between instruction sets)
+    dtype: str = "auto"
     compile: bool = False
     threads: int = 0  # torch.set_num_threads on CPU (0 = leave PyTorch's default)
 
@@ -372,8 +375,8 @@ class TrainConfig:
             raise ValueError(f"tokenizer must be 'char' or 'bpe', got {self.tokenizer!r}")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             raise ValueError(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
-        if self.dtype not in ("auto", "float32", "bfloat16"):
-            raise ValueError(f"dtype must be auto, float32 or bfloat16, got {self.dtype!r}")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float64"):
+            raise ValueError(f"dtype must be auto, float32, bfloat16 or float64, got {self.dtype!r}")
         GPTConfig(vocab_size=1, n_ctx=self.block_size, n_embd=self.n_embd, n_head=self.n_head,
                   n_layer=self.n_layer, dropout=self.dropout)  # its own checks (n_embd % n_head, dropout)
         return self
@@ -672,11 +675,15 @@ def prepare_data(cfg: TrainConfig, text: str | None = None) -> RunData:
 
 
 def train(cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = True, text: str | None = None,
-          on_eval=None, preset: str | None = None) -> dict:
+          on_eval=None, preset: str | None = None, model: torch.nn.Module | None = None) -> dict:
     """Train a GPT as ``cfg`` says; write the final weights and metrics.json into ``out_dir``.
 
     Returns the metrics: {"val_loss", "train_loss", "elapsed_s", "history", ...}.
     ``on_eval(step, losses, model)`` is called after each evaluation (e.g. to plot, or sample).
+    ``model``: a variant to train instead of a fresh ``GPT``: ``model(ids, targets)`` returns
+    (logits, loss), and it has ``.config`` (a GPTConfig) and ``.num_params()``. Only a
+    ``gptlib.GPT`` is written as a GPT-2 checkpoint (a variant's weights would load into a
+    different network); for a variant ``out_dir`` receives metrics.json.
     Under torchrun every process calls this; rank 0 writes the files.
     """
     cfg = replace(cfg).validate()
@@ -688,8 +695,14 @@ def train(cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = T
     if cfg.threads and device.type == "cpu":
         torch.set_num_threads(cfg.threads)
 
+    if cfg.dtype == "float64" and device.type == "mps":
+        raise ValueError("Apple's MPS has no float64; use --device cpu for dtype float64")
     data = prepare_data(cfg, text)
-    model_config = cfg.model_config(data.tokenizer.n_vocab)
+    if model is None:
+        model_config = cfg.model_config(data.tokenizer.n_vocab)
+    else:
+        model_config = _check_variant(model, cfg, data.tokenizer.n_vocab, resume)
+    is_gpt = model is None or type(model) is GPT  # a subclass may wire the same weights otherwise
 
     # start: fresh, or from the latest checkpoint
     start_step, elapsed_before = 0, 0.0
@@ -699,7 +712,9 @@ def train(cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = T
     checkpoint = latest_checkpoint(out_dir) if resume else None
     if resume and checkpoint is None and dist_info.is_main:
         print(f"--resume: no checkpoint in {out_dir}; starting from step 0")
-    model = GPT(model_config)
+    model = GPT(model_config) if model is None else model
+    if cfg.dtype == "float64":
+        model.double()  # before loading a checkpoint, so that its float64 weights stay exact
     saved = None
     if checkpoint is not None:
         saved = load_training_state(checkpoint)
@@ -792,7 +807,7 @@ def train(cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = T
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{lr:.2e}")
         done = step + 1
-        if cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0 and done < cfg.max_iters:
+        if is_gpt and cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0 and done < cfg.max_iters:
             if dist_info.is_main:
                 elapsed = elapsed_before + time.perf_counter() - t0
                 save_training_state(out_dir, model=raw_model, optimizer=optimizer, step=done, rng=rng, cfg=cfg,
@@ -814,7 +829,7 @@ def train(cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = T
         "steps": cfg.max_iters,
         "tokens_seen": cfg.max_iters * cfg.batch_size * cfg.block_size,
         "n_params": raw_model.num_params(),
-        "flops_per_token": flops_per_token(model_config, cfg.block_size),
+        "flops_per_token": flops_per_token(model_config, cfg.block_size, raw_model.num_params()),
         "tokens_per_s": round((cfg.max_iters - start_step) * cfg.batch_size * cfg.block_size
                               / max(1e-9, elapsed - elapsed_before), 1),
         "world_size": dist_info.world_size,
@@ -824,23 +839,44 @@ def train(cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = T
         "history": history,
     }
     if dist_info.is_main:
-        save_checkpoint(out_dir, model_config, raw_model.to_params())
+        if is_gpt:
+            save_checkpoint(out_dir, model_config, raw_model.to_params())
         text_out = json.dumps(metrics, indent=1) + "\n"
         atomic_write(out_dir / "metrics.json", lambda t: Path(t).write_text(text_out))
     _barrier(dist_info)
     return metrics
 
 
-def flops_per_token(config: GPTConfig, seq_len: int) -> int:
+def _check_variant(model, cfg: TrainConfig, n_vocab: int, resume: bool) -> GPTConfig:
+    """The config of a model given to ``train``, after checking that it fits the run."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    config = getattr(model, "config", None)
+    if not isinstance(config, GPTConfig) or not callable(getattr(model, "num_params", None)):
+        raise TypeError("model needs the GPT interface: a GPTConfig in .config and .num_params()")
+    if config.vocab_size != n_vocab:
+        raise ValueError(f"the model has vocab_size={config.vocab_size}, the tokenizer {n_vocab} ids")
+    if config.n_ctx < cfg.block_size:
+        raise ValueError(f"the model's context n_ctx={config.n_ctx} is shorter than "
+                         f"block_size={cfg.block_size}")
+    if type(model) is not GPT and (resume or cfg.checkpoint_interval):
+        raise ValueError("checkpoints are GPT-2 checkpoints: resume and checkpoint_interval need "
+                         "a gptlib.GPT, not a variant")
+    return config
+
+
+def flops_per_token(config: GPTConfig, seq_len: int, n_params: int | None = None) -> int:
     """Training FLOPs per token: 6 per parameter (forward 2, backward 4) plus attention's scores.
 
     Attention adds 2 matmuls of [T, T] x [T, d] per layer (12 * n_layer * T * n_embd with the
     backward pass), which the parameter count does not see. As in the PaLM paper's MFU formula.
     MFU = tokens_per_s * flops_per_token / the device's peak FLOP/s.
+    ``n_params``: the model's count when it is not a GPT of this config (a variant).
     """
     from .weights import param_table
 
-    n_params = sum(math.prod(shape) for _, _, _, shape in param_table(config))
+    if n_params is None:
+        n_params = sum(math.prod(shape) for _, _, _, shape in param_table(config))
     return int(6 * n_params + 12 * config.n_layer * seq_len * config.n_embd)
 
 

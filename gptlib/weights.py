@@ -72,6 +72,12 @@ def _is_linear_weight(name: str) -> bool:
     return name.endswith(".w")
 
 
+def _float_dtype(dtype):
+    """float64 stays float64 (a float64 training run keeps its exact weights); every other
+    float (float16, bfloat16, float32) becomes float32, which NumPy computes in."""
+    return np.float64 if np.dtype(dtype) == np.float64 else np.float32
+
+
 def flatten_params(params: dict) -> dict:
     """Nested params -> {"blocks.0.attn.c_attn.w": array, ...}."""
     flat = {}
@@ -138,7 +144,7 @@ def params_to_torch_state(params: dict, config: GPTConfig) -> dict:
     flat = flatten_params(params)
     state = {}
     for ours, _, theirs, _ in param_table(config):
-        array = np.asarray(flat[ours], dtype=np.float32)
+        array = np.asarray(flat[ours], dtype=_float_dtype(flat[ours].dtype))
         state[theirs] = torch.from_numpy(np.ascontiguousarray(array.T if _is_linear_weight(ours) else array))
     return state
 
@@ -147,7 +153,9 @@ def torch_state_to_params(state: dict, config: GPTConfig) -> dict:
     """State dict of gptlib.GPT -> NumPy params."""
     flat = {}
     for ours, _, theirs, _ in param_table(config):
-        array = state[theirs].detach().to("cpu", torch.float32).numpy()
+        tensor = state[theirs].detach().to("cpu")
+        dtype = torch.float64 if tensor.dtype == torch.float64 else torch.float32
+        array = tensor.to(dtype).numpy()
         flat[ours] = np.ascontiguousarray(array.T if _is_linear_weight(ours) else array)
     return unflatten_params(flat, config)
 
@@ -194,7 +202,7 @@ def _params_from_hf_tensors(tensors: dict, config: GPTConfig, path: Path) -> dic
     _check_names_and_shapes({k: tuple(v.shape) for k, v in tensors.items()}, expected, str(path))
     if head is not None and not np.array_equal(head, tensors["transformer.wte.weight"]):
         raise ValueError(f"{path}: lm_head.weight differs from wte; GPT-2's output head is tied to wte")
-    flat = {ours: tensors[hf].astype(np.float32) for ours, hf, _, _ in table}
+    flat = {ours: tensors[hf].astype(_float_dtype(tensors[hf].dtype)) for ours, hf, _, _ in table}
     return unflatten_params(flat, config)
 
 
@@ -204,7 +212,10 @@ def save_checkpoint(folder, config: GPTConfig, params: dict) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     flat = flatten_params(params)
-    tensors = {hf: np.ascontiguousarray(flat[ours], dtype=np.float32) for ours, hf, _, _ in param_table(config)}
+    tensors = {
+        hf: np.ascontiguousarray(flat[ours], dtype=_float_dtype(flat[ours].dtype))
+        for ours, hf, _, _ in param_table(config)
+    }
     atomic_write(folder / "model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
     config_json = json.dumps(config.to_hf_dict(), indent=2) + "\n"
     atomic_write(folder / "config.json", lambda tmp: Path(tmp).write_text(config_json))

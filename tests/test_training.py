@@ -317,3 +317,95 @@ def test_evaluation_is_repeatable_and_leaves_training_randomness_alone():
     assert torch.equal(torch.get_rng_state(), before)
     assert estimate_loss(model, splits, cfg, "cpu") == first
     assert model.training  # estimate_loss puts the mode back
+
+
+# --- variants and float64 -------------------------------------------------------------------------
+
+
+class NoPositions(torch.nn.Module):
+    """A variant: a GPT whose position table is held at zero (not a GPT-2 network any more)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.gpt = gptlib.GPT(config)
+        self.config = config
+        with torch.no_grad():
+            self.gpt.embed.wpe.weight.zero_()
+        self.gpt.embed.wpe.weight.requires_grad_(False)
+
+    def forward(self, ids, targets=None):
+        return self.gpt(ids, targets)
+
+    def num_params(self):
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def test_train_trains_the_variant_it_is_given(tmp_path):
+    cfg = replace_cfg(get_preset("tiny"), max_iters=20, checkpoint_interval=0, dropout=0.0)
+    data = prepare_data(cfg)
+    variant = NoPositions(cfg.model_config(data.tokenizer.n_vocab))
+    before = variant.gpt.embed.wte.weight.detach().clone()
+    metrics = train(cfg, tmp_path, progress=False, model=variant)
+    assert not torch.equal(variant.gpt.embed.wte.weight, before)  # the object passed in learned
+    assert torch.count_nonzero(variant.gpt.embed.wpe.weight) == 0  # and stayed a variant
+    evals = metrics["history"]["evals"]
+    assert evals[-1]["train"] < evals[0]["train"]
+    assert metrics["n_params"] == variant.num_params()
+    assert (tmp_path / "metrics.json").is_file()
+    assert not (tmp_path / "model.safetensors").exists()  # a variant is no GPT-2 checkpoint
+    with pytest.raises(ValueError, match="need a gptlib.GPT"):
+        train(replace_cfg(cfg, checkpoint_interval=10), tmp_path / "b", progress=False, model=variant)
+    with pytest.raises(ValueError, match="vocab_size=7"):
+        train(cfg, tmp_path / "c", progress=False, model=NoPositions(replace_cfg(variant.config, vocab_size=7)))
+    with pytest.raises(TypeError, match="GPT interface"):
+        train(cfg, tmp_path / "d", progress=False, model=torch.nn.Linear(2, 2))
+
+
+def test_train_given_a_gpt_writes_that_gpt(tmp_path):
+    cfg = replace_cfg(get_preset("tiny"), max_iters=5, checkpoint_interval=0)
+    model = gptlib.GPT(cfg.model_config(prepare_data(cfg).tokenizer.n_vocab))
+    train(cfg, tmp_path, progress=False, model=model)
+    _, params = gptlib.load_gpt2(tmp_path)
+    np.testing.assert_array_equal(params["wte"], model.embed.wte.weight.detach().numpy())
+
+
+def _tiny_float64_run(out, threads, **changes):
+    cfg = replace_cfg(get_preset("tiny"), dtype="float64", max_iters=20, threads=threads, **changes)
+    return train(cfg, out, progress=False)
+
+
+def test_float64_runs_print_the_same_digits_with_any_thread_count(tmp_path):
+    # Thread count changes how reductions are split; in float32 that moves the loss in its
+    # 6th-7th digit and 500 steps amplify it, in float64 the change stays near 1e-15.
+    one = _tiny_float64_run(tmp_path / "one", threads=1, checkpoint_interval=0)
+    two = _tiny_float64_run(tmp_path / "two", threads=2, checkpoint_interval=0)
+    np.testing.assert_allclose(two["history"]["loss"], one["history"]["loss"], rtol=1e-11)
+    assert round(one["val_loss"], 4) == round(two["val_loss"], 4)
+    config, params = gptlib.load_gpt2(tmp_path / "one")
+    assert params["wte"].dtype == np.float64  # the checkpoint keeps every bit of the run
+    # the float32 run of the same settings follows the same curve, to float32's precision
+    fp32 = train(replace_cfg(get_preset("tiny"), max_iters=20, checkpoint_interval=0), tmp_path / "fp32",
+                 progress=False)
+    np.testing.assert_allclose(fp32["history"]["loss"], one["history"]["loss"], rtol=1e-3)
+
+
+class Crash(Exception):
+    pass
+
+
+def test_float64_resume_is_exact(tmp_path):
+    # a checkpoint stored in float32 would round the weights: the resumed run would drift
+    straight = _tiny_float64_run(tmp_path / "straight", threads=1)
+    cfg = replace_cfg(get_preset("tiny"), dtype="float64", max_iters=20, threads=1)
+
+    def crash_at_step_10(step, losses, model):  # the checkpoint of step 10 is on disk by then
+        if step == 10:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train(cfg, tmp_path / "resumed", progress=False, on_eval=crash_at_step_10)
+    resumed = train(cfg, tmp_path / "resumed", progress=False, resume=True)
+    assert resumed["history"]["loss"] == straight["history"]["loss"]
+    a, b = (gptlib.load_gpt2(tmp_path / name)[1] for name in ("straight", "resumed"))
+    for name, value in flatten_params(a).items():
+        np.testing.assert_array_equal(flatten_params(b)[name], value, err_msg=name)
