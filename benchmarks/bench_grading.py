@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,8 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--chapters", nargs="*", help="chapter numbers (default: every chapter with exercises)")
     parser.add_argument("--only-needed-cells", action="store_true")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks graded at once")
+    parser.add_argument("--keep", metavar="DIR", help="copy the score tables here")
     args = parser.parse_args()
     chapters = [p for p in sorted((ROOT / "chapters").glob("*.ipynb"))
                 if any(is_solution(c) for c in nbformat.read(p, as_version=4).cells)
@@ -102,13 +105,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as temporary:
         folder = Path(temporary) / "submissions"
         make_class(chapters, args.students, folder)
-        extra = ["--only-needed-cells"] if args.only_needed_cells else []
+        extra = ["--jobs", str(args.jobs)] + (["--only-needed-cells"] if args.only_needed_cells else [])
         wall, peak_total, largest = grade(folder, ROOT / "chapters", Path(temporary) / "scores.csv", extra)
         with open(Path(temporary) / "scores_totals.csv", encoding="utf-8", newline="") as f:
             percents = sorted({float(r["percent"]) for r in csv.DictReader(f)})
+        if args.keep:
+            for table in Path(temporary).glob("scores*.csv"):
+                shutil.copy(table, Path(args.keep))
     notebooks = args.students * len(chapters)
     print(f"{args.students} students x {len(chapters)} chapters = {notebooks} notebooks"
-          f" ({'only the cells the exercises need' if args.only_needed_cells else 'every cell'})")
+          f" ({'only the cells the exercises need' if args.only_needed_cells else 'every cell'}, {args.jobs} at once)")
     print(f"wall time: {wall:.0f} s ({wall / notebooks:.1f} s per notebook)")
     print(f"peak memory: {peak_total} MiB (grader and kernels together); largest process {largest} MiB")
     print(f"totals seen: {percents} %")

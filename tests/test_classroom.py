@@ -283,7 +283,8 @@ def test_grade_a_folder_of_submissions(chapter, tmp_path):
                                              "ch99-add-check": "print('passed!')"}),
         "erin": '{"cells": [ this is not JSON',
         "frank": submission(student_edition, {**right, "ch99-add-solution": "import os\nos._exit(1)"}),
-        "gina": submission(student_edition, {**right, "ch99-add-solution": "while True:\n    pass"}),
+        # a loop that never ends: interrupted, and the next exercises are still graded
+        "gina": submission(student_edition, {**right, "ch99-double-solution": "while True:\n    pass"}),
     }
     submissions = tmp_path / "submissions"
     for student, text in folders.items():
@@ -291,7 +292,7 @@ def test_grade_a_folder_of_submissions(chapter, tmp_path):
         (submissions / student / name).write_text(text, encoding="utf-8")
     out = tmp_path / "scores.csv"
     result = run_cli("grade", submissions, "--out", out, "--reference", student_edition.parent, "--timeout", 120,
-                     "--cell-timeout", 8, "--executed", tmp_path / "executed")
+                     "--cell-timeout", 8, "--executed", tmp_path / "executed", "--jobs", 2)
     assert result.returncode == 0, result.stderr
     with open(out, encoding="utf-8", newline="") as f:
         table = {(r["student"], r["exercise"]): (r["passed"], r["message"]) for r in csv.DictReader(f)}
@@ -312,7 +313,8 @@ def test_grade_a_folder_of_submissions(chapter, tmp_path):
     expect("erin", "ch99.add", "0", "not a readable notebook")
     expect("frank", "ch99.double", "1")
     expect("frank", "ch99.add", "0", "kernel died")
-    expect("gina", "ch99.add", "0", "stopped after", "infinite loop")
+    expect("gina", "ch99.double", "0", "NameError", "stopped after 8 s: an infinite loop?")
+    expect("gina", "ch99.add", "1", "all 2 checks pass")
     with open(classroom.companion_path(out, "totals"), encoding="utf-8", newline="") as f:
         totals = {r["student"]: (r["points"], r["max_points"], r["by_hand_points"]) for r in csv.DictReader(f)}
     assert totals["alice"] == ("3", "3", "2") and totals["bob"] == ("0", "3", "2") and totals["carol"][0] == "1"

@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--cell-timeout", type=float, metavar="S", help="seconds per cell (default: --timeout)")
     grade.add_argument("--executed", metavar="DIR", help="also save each executed notebook here, to read")
     grade.add_argument("--seed", metavar="N", help="seed of the checks' generated inputs (default: a new one)")
+    grade.add_argument("--jobs", type=int, default=1, metavar="N", help="notebooks graded at once (default 1)")
     grade.add_argument("--only-needed-cells", action="store_true",
                        help="run only the cells the exercises need (faster; skips figures and long runs)")
     return parser
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
     options = Options(args.timeout, args.cell_timeout, args.only_needed_cells, seed, args.executed)
     try:
         scores = grade_folder(args.submissions, args.reference, options,
-                              progress=lambda line: print(line, file=sys.stderr, flush=True))
+                              progress=lambda line: print(line, file=sys.stderr, flush=True), jobs=args.jobs)
     except ValueError as err:
         parser.error(str(err))
     paths = write_scores(scores, args.out)

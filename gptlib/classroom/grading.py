@@ -16,11 +16,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 from jupyter_client import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -81,11 +84,20 @@ def _kernel_env(log: Path, seed: str | None) -> dict:
     return env
 
 
-def run_notebook(notebook, workdir: Path, env: dict, timeout: float, cell_timeout=None, cells=None):
-    """Execute ``notebook``'s code cells (all, or the indices in ``cells``) in place, in one fresh
-    kernel started in ``workdir``. Errors do not stop the run ("Run all" with errors allowed).
+@dataclass
+class Run:
+    """What happened when a notebook ran."""
 
-    Returns (index of the last cell started, or -1; the problem that stopped the run, or None).
+    reached: int = -1  # the last cell started, or -1
+    problem: str | None = None  # what stopped the run early, if anything
+    stopped: dict[int, int] = field(default_factory=dict)  # cells interrupted after their time limit (s)
+
+
+def run_notebook(notebook, workdir: Path, env: dict, timeout: float, cell_timeout=None, cells=None) -> Run:
+    """Execute ``notebook``'s code cells (all, or the indices in ``cells``) in place, in one fresh
+    kernel started in ``workdir``. Errors do not stop the run ("Run all" with errors allowed), and
+    a cell that runs past ``cell_timeout`` is interrupted and the next cells still run, so one
+    infinite loop costs one exercise, not the rest of the notebook.
     """
     cell_timeout = timeout if cell_timeout is None else min(cell_timeout, timeout)
     # Always the grader's own Python (and so its gptlib), whatever the submission's metadata says.
@@ -97,7 +109,7 @@ def run_notebook(notebook, workdir: Path, env: dict, timeout: float, cell_timeou
     )
     wanted = None if cells is None else set(cells)
     deadline = time.monotonic() + timeout
-    reached = -1
+    run = Run()
     try:
         # The kernel's own log (not the students' output, which comes by messages) is not wanted.
         with client.setup_kernel(cleanup_kc=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
@@ -106,17 +118,20 @@ def run_notebook(notebook, workdir: Path, env: dict, timeout: float, cell_timeou
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining < 1:
-                    return reached, f"the notebook ran out of its {timeout:g} s before cell {index}"
+                    run.problem = f"the notebook ran out of its {timeout:g} s before cell {index}"
+                    return run
                 client.timeout = math.ceil(min(cell_timeout, remaining))
-                reached = index
-                client.execute_cell(cell, index)
-    except CellTimeoutError:
-        return reached, f"cell {reached} was stopped after {client.timeout} s (an infinite loop?)"
+                run.reached = index
+                try:
+                    client.execute_cell(cell, index)
+                except CellTimeoutError:  # Ctrl-C for the student, then the next cell
+                    run.stopped[index] = client.timeout
+                    run_sync(kernel.interrupt_kernel)()
     except DeadKernelError:
-        return reached, f"the kernel died in cell {reached} (a crash, or out of memory)"
+        run.problem = f"the kernel died in cell {run.reached} (a crash, or out of memory)"
     except Exception as err:  # the kernel did not start, or nbclient failed: report, go on
-        return reached, f"the notebook could not be run: {type(err).__name__}: {err}"
-    return reached, None
+        run.problem = f"the notebook could not be run: {type(err).__name__}: {err}"
+    return run
 
 
 def _read_log(path: Path) -> dict[str, dict]:
@@ -147,18 +162,20 @@ def _cell_error(cell) -> str | None:
     return None
 
 
-def _why_not_checked(notebook, exercise: str, reached: int, problem: str | None) -> str:
+def _why_not_checked(notebook, exercise: str, run: Run) -> str:
     """Why an exercise has no check result: the check cell's error, or what stopped the run."""
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "code" and exercise in {m["id"] for m in CHECK_CALL.finditer(cell.source)}:
-            if index > reached and problem:
-                return f"not checked: {problem}"
+            before = [i for i in run.stopped if i <= index]
+            loop = f" (cell {before[-1]} was stopped after {run.stopped[before[-1]]} s: an infinite loop?)" if before else ""
+            if index > run.reached and run.problem:
+                return f"not checked: {run.problem}"
             error = _cell_error(cell)
             if error:
-                return f"not checked: the check cell raised {' '.join(error.split())[:300]}"
-            if index == reached and problem:
-                return f"not checked: {problem}"
-            return "not checked: its check(...) call did not run"
+                return f"not checked: the check cell raised {' '.join(error.split())[:300]}{loop}"
+            if index == run.reached and run.problem:
+                return f"not checked: {run.problem}"
+            return f"not checked: its check(...) call did not run{loop}"
     return "not checked: the notebook has no check(...) call for this exercise"
 
 
@@ -199,8 +216,8 @@ def _unreadable(submission: Submission, expected, manual, points, err: Exception
                   _max_points(ex, points), "" if ex in manual else problem) for ex in expected or ["(notebook)"]]
 
 
-def _execute(submission: Submission, notebook, options: Options) -> tuple[dict, int, str | None]:
-    """Run the notebook in a temporary copy of the student's folder; return (log, reached, problem)."""
+def _execute(submission: Submission, notebook, options: Options) -> tuple[dict, Run]:
+    """Run the notebook in a temporary copy of the student's folder; return (the check log, the run)."""
     # ignore_cleanup_errors: on Windows a just-killed kernel may still hold its working folder.
     with tempfile.TemporaryDirectory(prefix="gptlib-grade-", ignore_cleanup_errors=True) as temporary:
         workdir = Path(temporary) / "work"
@@ -211,12 +228,11 @@ def _execute(submission: Submission, notebook, options: Options) -> tuple[dict, 
         log = Path(temporary) / "checks.jsonl"
         cells = needed_cells(notebook) if options.only_needed_cells else None
         env = _kernel_env(log, options.seed)
-        reached, problem = run_notebook(notebook, workdir, env, options.timeout, options.cell_timeout, cells)
-        return _read_log(log), reached, problem
+        run = run_notebook(notebook, workdir, env, options.timeout, options.cell_timeout, cells)
+        return _read_log(log), run
 
 
-def _score_rows(submission: Submission, notebook, ids, manual, points, run) -> list[Score]:
-    logged, reached, problem = run
+def _score_rows(submission: Submission, notebook, ids, manual, points, logged, run: Run) -> list[Score]:
     answers = {answer_id(c, label_index()): c.source for c in notebook.cells if is_answer(c)}
     rows = []
     for ex in ids:
@@ -229,10 +245,10 @@ def _score_rows(submission: Submission, notebook, ids, manual, points, run) -> l
             message = _plain(str(logged[ex].get("message", "")))
             rows.append(Score(submission.student, submission.notebook, ex, passed, top if passed else 0, top, message))
         else:
-            message = _why_not_checked(notebook, ex, reached, problem)
+            message = _why_not_checked(notebook, ex, run)
             rows.append(Score(submission.student, submission.notebook, ex, False, 0, top, message))
     if not rows:
-        message = problem or "the notebook calls no check(...)"
+        message = run.problem or "the notebook calls no check(...)"
         rows.append(Score(submission.student, submission.notebook, "(notebook)", False, 0, 1, message))
     return rows
 
@@ -257,37 +273,46 @@ def grade_submission(submission: Submission, reference=None, options: Options | 
     manual = manual or set(manual_ids(notebook))
     ids = expected if expected is not None else checked_ids(notebook) + sorted(manual)
     points = points or points_by_grade_id(notebook)
-    logged, reached, problem = _execute(submission, notebook, options)
+    logged, run = _execute(submission, notebook, options)
     if options.executed_dir is not None:
         target = Path(options.executed_dir) / submission.student / submission.notebook
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, target)
     if expected is None:  # checks the submission ran that its source does not name directly
         ids += [ex for ex in logged if ex not in ids]
-    return _score_rows(submission, notebook, ids, manual, points, (logged, reached, problem))
+    return _score_rows(submission, notebook, ids, manual, points, logged, run)
 
 
-def grade_folder(folder, reference=None, options: Options | None = None, progress=None) -> list[Score]:
-    """Grade every notebook in ``folder`` (see ``find_submissions``), one after the other.
+def _grade_safely(submission: Submission, teacher, options: Options | None) -> list[Score]:
+    try:
+        return grade_submission(submission, teacher, options)
+    except Exception as err:  # a bug of ours must not lose the other students' grades
+        ids = checked_ids(teacher) if teacher is not None else ["(notebook)"]
+        return [Score(submission.student, submission.notebook, ex, False, 0, 1,
+                      f"the grader failed: {type(err).__name__}: {err}") for ex in ids]
+
+
+def grade_folder(folder, reference=None, options: Options | None = None, progress=None, jobs: int = 1) -> list[Score]:
+    """Grade every notebook in ``folder`` (see ``find_submissions``), ``jobs`` at a time.
 
     ``reference``: a folder with the teacher's notebooks (the chapters or the student edition); a
     submission named like one of them is graded on that notebook's exercises.
     """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
     references = {}
     if reference is not None:
         for path in sorted(Path(reference).glob("*.ipynb")):
             references[path.name] = nbformat.read(path, as_version=4)
+    work = [(s, references.get(Path(s.notebook).name), options) for s in find_submissions(folder)]
     scores = []
-    for submission in find_submissions(folder):
-        teacher = references.get(Path(submission.notebook).name)
-        try:
-            rows = grade_submission(submission, teacher, options)
-        except Exception as err:  # a bug of ours must not lose the other students' grades
-            ids = checked_ids(teacher) if teacher is not None else ["(notebook)"]
-            rows = [Score(submission.student, submission.notebook, ex, False, 0, 1,
-                          f"the grader failed: {type(err).__name__}: {err}") for ex in ids]
-        if progress:
-            n_passed = sum(bool(row.passed) for row in rows)
-            progress(f"{submission.student}/{submission.notebook}: {n_passed} of {len(rows)} pass")
-        scores.extend(rows)
+    # Each notebook runs in its own kernel anyway; worker processes only wait for them.
+    with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else nullcontext() as pool:
+        results = [pool.submit(_grade_safely, *item) for item in work] if pool else (_grade_safely(*i) for i in work)
+        for (submission, _, _), result in zip(work, results):
+            rows = result.result() if pool else result
+            if progress:
+                n_passed = sum(bool(row.passed) for row in rows)
+                progress(f"{submission.student}/{submission.notebook}: {n_passed} of {len(rows)} pass")
+            scores.extend(rows)
     return scores
