@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from queue import Empty
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -93,6 +94,21 @@ class Run:
     stopped: dict[int, int] = field(default_factory=dict)  # cells interrupted after their time limit (s)
 
 
+def _interrupt(client: NotebookClient, wait: float = 10) -> bool:
+    """Interrupt the kernel and wait for the stopped cell's reply: a request sent before it would
+    be dropped by the kernel (it aborts the queue after an error). False if no reply comes."""
+    run_sync(client.km.interrupt_kernel)()
+    deadline = time.monotonic() + wait
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            reply = run_sync(client.kc.shell_channel.get_msg)(timeout=left)
+        except Empty:
+            return False
+        if reply["msg_type"] == "execute_reply":
+            return True
+    return False
+
+
 def run_notebook(notebook, workdir: Path, env: dict, timeout: float, cell_timeout=None, cells=None) -> Run:
     """Execute ``notebook``'s code cells (all, or the indices in ``cells``) in place, in one fresh
     kernel started in ``workdir``. Errors do not stop the run ("Run all" with errors allowed), and
@@ -126,7 +142,9 @@ def run_notebook(notebook, workdir: Path, env: dict, timeout: float, cell_timeou
                     client.execute_cell(cell, index)
                 except CellTimeoutError:  # Ctrl-C for the student, then the next cell
                     run.stopped[index] = client.timeout
-                    run_sync(kernel.interrupt_kernel)()
+                    if not _interrupt(client):
+                        run.problem = f"cell {index} ran past {client.timeout} s and ignored the interrupt"
+                        return run
     except DeadKernelError:
         run.problem = f"the kernel died in cell {run.reached} (a crash, or out of memory)"
     except Exception as err:  # the kernel did not start, or nbclient failed: report, go on
