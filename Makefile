@@ -40,13 +40,17 @@ $(MATHJAX)/tex-mml-chtml.js: package.json package-lock.json
 	mkdir -p $(dir $(MATHJAX))
 	cp -R node_modules/mathjax/es5 $(MATHJAX)
 
-book: seed mathjax
+# The book shows the chapters' stored outputs (_config.yml: execute_notebooks off): nothing runs,
+# so it needs no data files.
+book: env mathjax
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
+# Every notebook stored with outputs: the chapters and the playground page.
+NOTEBOOKS := chapters/*.ipynb book/playground.ipynb
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 test: seed mathjax
-	$(BIN)/python -m pytest tests chapters $(NBVAL)
+	$(BIN)/python -m pytest tests $(NOTEBOOKS) $(NBVAL)
 
 # A chapter's stored outputs must be what a reader gets on any machine (CONTRIBUTING.md), so nbval
 # runs again over every chapter as if on two other CPUs: the kernels NumPy (OpenBLAS) and PyTorch
@@ -58,12 +62,12 @@ SANDYBRIDGE_1_THREAD := OPENBLAS_CORETYPE=Sandybridge ATEN_CPU_CAPABILITY=defaul
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 test-emulated: seed
 	env $(HASWELL_2_THREADS) $(BIN)/python tests/emulated_cpu.py
-	env $(HASWELL_2_THREADS) $(BIN)/python -m pytest -p no:cacheprovider chapters $(NBVAL)
+	env $(HASWELL_2_THREADS) $(BIN)/python -m pytest -p no:cacheprovider $(NOTEBOOKS) $(NBVAL)
 	env $(SANDYBRIDGE_1_THREAD) $(BIN)/python tests/emulated_cpu.py
-	env $(SANDYBRIDGE_1_THREAD) $(BIN)/python -m pytest -p no:cacheprovider chapters $(NBVAL)
+	env $(SANDYBRIDGE_1_THREAD) $(BIN)/python -m pytest -p no:cacheprovider $(NOTEBOOKS) $(NBVAL)
 
 notebooks: seed
-	$(BIN)/jupyter-execute --inplace --timeout=1200 chapters/*.ipynb
+	$(BIN)/jupyter-execute --inplace --timeout=1200 $(NOTEBOOKS)
 
 clean:
 	rm -rf _build .jupyter_cache $(MATHJAX) node_modules
