@@ -146,14 +146,31 @@ def train_variant(name: str, variant: Variant, cfg: TrainConfig, text: str | Non
         raise ValueError("the experiments run in float64 on the CPU, so that their printed digits "
                          f"are the same on every machine; got dtype={cfg.dtype!r}, device={cfg.device!r}")
     data = prepare_data(cfg, text)  # the tokenizer (its vocabulary size) and the validation split
-    torch.manual_seed(cfg.seed)  # the same seed gives the same initial weights to every variant
-    model = VariantGPT(cfg.model_config(data.tokenizer.n_vocab), variant)
-    with tempfile.TemporaryDirectory(prefix="gptlib-experiment-") as out_dir:  # metrics.json only
-        metrics = train(cfg, out_dir, model=model, progress=False, text=text)
+    threads = torch.get_num_threads()
+    try:
+        model = _float64_model(cfg.model_config(data.tokenizer.n_vocab), variant, cfg.seed)
+        with tempfile.TemporaryDirectory(prefix="gptlib-experiment-") as out_dir:  # metrics.json only
+            metrics = train(cfg, out_dir, model=model, progress=False, text=text)
+    finally:
+        torch.set_num_threads(threads)  # train() applies cfg.threads; the session keeps its own
     curve = tuple((e["step"], e["val"]) for e in metrics["history"]["evals"])
     val_chars = len(data.tokenizer.decode(data.val))  # both tokenizers decode to the exact text
     return Run(name, metrics["val_loss"], metrics["train_loss"], model.num_params(),
                metrics["elapsed_s"], curve, val_chars / len(data.val))
+
+
+def _float64_model(config: GPTConfig, variant: Variant, seed: int) -> VariantGPT:
+    """A VariantGPT initialised in float64 from ``seed`` (the same seed gives every variant the
+    same initial weights). Initialised in float32 and then converted, the weights would differ
+    between CPUs: PyTorch draws float32 normals with AVX2 code on one CPU and scalar code on
+    another; the float64 draws are the same everywhere."""
+    previous = torch.get_default_dtype()
+    torch.manual_seed(seed)
+    torch.set_default_dtype(torch.float64)
+    try:
+        return VariantGPT(config, variant)
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def compare(variants: dict, cfg: TrainConfig, text: str | None = None) -> dict:
@@ -194,12 +211,29 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Tie:
+    """A claim that two runs end up close: their metrics differ by at most ``tolerance``."""
+
+    first: str
+    second: str
+    tolerance: float
+    metric: str = "val_loss"
+
+    def check(self, runs: dict) -> str:
+        gap = getattr(runs[self.first], self.metric) - getattr(runs[self.second], self.metric)
+        if not abs(gap) <= self.tolerance:
+            raise AssertionError(f"expected {self.first!r} and {self.second!r} to be within "
+                                 f"{self.tolerance} of each other; the gap is {gap:.3f}")
+        return f"{self.first} and {self.second} are within {self.tolerance} of each other"
+
+
+@dataclass(frozen=True)
 class Experiment:
     """Variants trained with the same settings and seed, and the claims their losses must bear out."""
 
     variants: dict  # {name: Variant}
     cfg: TrainConfig
-    claims: tuple = ()
+    claims: tuple = ()  # Claim and Tie objects
     changes: dict = field(default_factory=dict)  # {name: {TrainConfig field: value}} for one run
 
     def run(self, seed: int | None = None, text: str | None = None) -> dict:
@@ -220,8 +254,9 @@ class Experiment:
 
 # A one-layer GPT, 32 wide, on characters: 800 steps of 32 windows of 32 characters.
 SMALL_RUN = TrainConfig(
-    n_layer=1, n_head=4, n_embd=32, block_size=32, batch_size=32, max_iters=800, lr=1e-2, min_lr=1e-3,
+    n_layer=1, n_head=4, n_embd=32, block_size=32, batch_size=32, max_iters=800, lr=3e-3, min_lr=3e-4,
     warmup_iters=20, eval_interval=200, eval_iters=10, eval_batch_size=64, dtype="float64", device="cpu",
+    threads=1,  # tiny matrices: a second thread saves little, and waits badly on a busy machine
 )
 
 # Chapter 6: a bigram model (no blocks), the GPT, and the GPT with one piece taken out.
@@ -249,6 +284,13 @@ POSITIONS = Experiment(
     variants={"with positions": Variant(), "without positions": Variant(positions=False)},
     cfg=SMALL_RUN,
     claims=(Claim("without positions", "with positions", 0.1),),
+)
+
+# Chapter 3: the same GPT with attention scores that are not divided by sqrt(d_k) (d_k = 8 here).
+SCALE = Experiment(
+    variants={"scaled (GPT-2)": Variant(), "unscaled": Variant(scaled=False)},
+    cfg=SMALL_RUN,
+    claims=(Tie("unscaled", "scaled (GPT-2)", 0.1),),
 )
 
 # Chapter 5: six layers at a high learning rate with no warmup.

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from gptlib import GPT, GPTConfig
 from gptlib import experiments
-from gptlib.experiments import Claim, Experiment, Run, Variant, VariantGPT, compare, table, train_variant
+from gptlib.experiments import Claim, Experiment, Run, Tie, Variant, VariantGPT, compare, table, train_variant
 from gptlib.training import TrainConfig, train
 
 CONFIG = GPTConfig(vocab_size=11, n_ctx=8, n_embd=16, n_head=2, n_layer=2)
@@ -64,6 +64,16 @@ def test_training_the_full_variant_is_training_gptlib_gpt(tmp_path):
     mine = train(cfg, tmp_path / "variant", progress=False, text=text, model=variant)
     assert mine["history"]["loss"] == reference["history"]["loss"]  # float64, same ops: identical
     assert mine["val_loss"] == reference["val_loss"]
+
+
+def test_experiment_models_start_in_float64_with_the_same_weights_for_every_variant():
+    gpt = experiments._float64_model(CONFIG, Variant(), seed=7)
+    bigram = experiments._float64_model(CONFIG, BIGRAM, seed=7)
+    assert all(p.dtype == torch.float64 for p in gpt.parameters())
+    assert torch.get_default_dtype() == torch.float32  # the session's default is left alone
+    assert torch.equal(gpt.embed.wte.weight, bigram.embed.wte.weight)
+    again = experiments._float64_model(CONFIG, Variant(), seed=7)
+    assert all(torch.equal(a, b) for a, b in zip(gpt.parameters(), again.parameters()))
 
 
 def test_without_attention_no_position_reads_another():
@@ -190,20 +200,35 @@ def test_a_claim_passes_with_its_margin_and_fails_without():
     assert "bits per character" in Claim("char", "bpe", 0.5, "bits_per_char").check(bpe)
 
 
+def test_a_tie_holds_either_way_round_within_its_tolerance():
+    runs = {"a": run("a", 2.30), "b": run("b", 2.36)}
+    assert Tie("a", "b", 0.1).check(runs) == "a and b are within 0.1 of each other"
+    assert Tie("b", "a", 0.1).check(runs)
+    with pytest.raises(AssertionError, match="the gap is -0.060"):
+        Tie("a", "b", 0.05).check(runs)
+
+
 def test_an_experiment_runs_each_variant_with_its_changes():
     text = "Now is the winter of our discontent. " * 80
     cfg = TrainConfig(n_layer=1, n_head=2, n_embd=16, block_size=8, batch_size=4, max_iters=2,
-                      warmup_iters=1, eval_interval=0, eval_iters=1, dtype="float64", device="cpu")
+                      warmup_iters=1, eval_interval=0, eval_iters=1, dtype="float64", device="cpu", threads=1)
     exp = Experiment({"short": Variant(), "longer": Variant()}, cfg, changes={"longer": {"max_iters": 3}})
-    runs = exp.run(seed=5, text=text)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        runs = exp.run(seed=5, text=text)
+        assert torch.get_num_threads() == 2  # the runs used 1 thread; the session keeps its 2
+    finally:
+        torch.set_num_threads(threads)
     assert runs["short"].curve[-1][0] == 2 and runs["longer"].curve[-1][0] == 3
     assert exp.check(runs) == []
 
 
-@pytest.mark.parametrize("name", ["ABLATIONS", "POSITIONS", "NORM_PLACEMENT", "TOKENIZERS"])
+@pytest.mark.parametrize("name", ["ABLATIONS", "POSITIONS", "SCALE", "NORM_PLACEMENT", "TOKENIZERS"])
 def test_the_chapters_experiments_name_their_own_runs_and_run_in_float64(name):
     exp = getattr(experiments, name)
     for claim in exp.claims:
-        assert {claim.worse, claim.better} <= exp.variants.keys()
+        names = {claim.worse, claim.better} if isinstance(claim, Claim) else {claim.first, claim.second}
+        assert names <= exp.variants.keys()
     assert exp.changes.keys() <= exp.variants.keys()
     assert exp.cfg.dtype == "float64" and exp.cfg.validate()
