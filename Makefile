@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make book   build the book into _build/html (creates .venv first)
 #   make test   run every test: gptlib's suites and nbval over every chapter notebook
-# Other targets: make env, make notebooks (re-execute the chapters in place), make clean.
+# Other targets: make env, make notebooks (re-execute the chapters in place),
+# make test-emulated (nbval over every chapter as if on two other CPUs), make clean.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -14,7 +15,7 @@ SEED_DATA ?= ../shared/data
 # Notebook kernels must find the environment's python, not the system's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: env book test notebooks seed mathjax clean
+.PHONY: env book test test-emulated notebooks seed mathjax clean
 env: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -39,14 +40,34 @@ $(MATHJAX)/tex-mml-chtml.js: package.json package-lock.json
 	mkdir -p $(dir $(MATHJAX))
 	cp -R node_modules/mathjax/es5 $(MATHJAX)
 
-book: seed mathjax
+# The book shows the chapters' stored outputs (_config.yml: execute_notebooks off): nothing runs,
+# so it needs no data files.
+book: env mathjax
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
+# Every notebook stored with outputs: the chapters and the playground page.
+NOTEBOOKS := chapters/*.ipynb book/playground.ipynb
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
 test: seed mathjax
-	$(BIN)/python -m pytest tests chapters --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest tests $(NOTEBOOKS) $(NBVAL)
+
+# A chapter's stored outputs must be what a reader gets on any machine (CONTRIBUTING.md), so nbval
+# runs again over every chapter as if on two other CPUs: the kernels NumPy (OpenBLAS) and PyTorch
+# (ATen, MKL) pick and the thread count change the rounding of every float. emulated_cpu.py first
+# checks that each library really uses the kernels asked for.
+HASWELL_2_THREADS := OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+	OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
+SANDYBRIDGE_1_THREAD := OPENBLAS_CORETYPE=Sandybridge ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 \
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+test-emulated: seed
+	env $(HASWELL_2_THREADS) $(BIN)/python tests/emulated_cpu.py
+	env $(HASWELL_2_THREADS) $(BIN)/python -m pytest -p no:cacheprovider $(NOTEBOOKS) $(NBVAL)
+	env $(SANDYBRIDGE_1_THREAD) $(BIN)/python tests/emulated_cpu.py
+	env $(SANDYBRIDGE_1_THREAD) $(BIN)/python -m pytest -p no:cacheprovider $(NOTEBOOKS) $(NBVAL)
 
 notebooks: seed
-	$(BIN)/jupyter-execute --inplace --timeout=1200 chapters/*.ipynb
+	$(BIN)/jupyter-execute --inplace --timeout=1200 $(NOTEBOOKS)
 
 clean:
 	rm -rf _build .jupyter_cache $(MATHJAX) node_modules

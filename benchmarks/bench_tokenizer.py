@@ -11,8 +11,9 @@ import time
 import tiktoken
 from tiktoken.load import load_tiktoken_bpe
 
+from gptlib.bpe import ENDOFTEXT, GPT2_PATTERN, train_bpe_slowly
 from gptlib.data import fetch, load_text
-from gptlib.tokenizer import ENDOFTEXT, GPT2_PATTERN, BPETokenizer, gpt2_tokenizer, train_bpe_slowly
+from gptlib.tokenizer import BPETokenizer, gpt2_tokenizer
 
 
 def timed(fn, *args, **kwargs):

@@ -8,11 +8,12 @@ query. Heads are independent attention patterns computed side by side by reshapi
 import math
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .ffn import linear, linear_backward
+from .kvcache import NO_CACHE
+from .weights import load_params
 
 # --- NumPy ---------------------------------------------------------------------------------
 
@@ -25,7 +26,7 @@ def softmax(x, axis=-1):
 
 
 def softmax_backward(d_out, probs, axis=-1):
-    """Gradient of ``softmax``: dL/d(probs) and the probs it returned -> dL/d(its input), same shape.
+    """Gradient of ``softmax``: dL/d(probs) and the probs it returned -> dL/d(its input).
 
     The Jacobian of p = softmax(s) is dp_i/ds_j = p_i (delta_ij - p_j), so
 
@@ -33,8 +34,6 @@ def softmax_backward(d_out, probs, axis=-1):
 
     No n x n Jacobian is built. A masked key has p_j = 0, so it gets no gradient either.
     """
-    if np.shape(d_out) != np.shape(probs):
-        raise ValueError(f"d_out has shape {np.shape(d_out)} but probs has shape {np.shape(probs)}; they must match")
     return probs * (d_out - (d_out * probs).sum(axis=axis, keepdims=True))
 
 
@@ -53,17 +52,6 @@ def attention_weights(q, k, mask):
     row sums to 1. The scores are divided by sqrt(d_k) so that their spread does not grow with
     d_k (otherwise the softmax saturates into a one-hot and its gradient vanishes).
     """
-    mask = np.asarray(mask)
-    if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"q and k must have the same last axis d_k, got q {q.shape} and k {k.shape}")
-    if mask.dtype != bool or mask.shape[-2:] != (q.shape[-2], k.shape[-2]):
-        raise ValueError(
-            f"mask must be booleans of shape [n_q, n_k] = {(q.shape[-2], k.shape[-2])}, "
-            f"got {mask.dtype} of shape {mask.shape}"
-        )
-    if not mask.any(axis=-1).all():  # such a row would be softmax over nothing: 0/0 = nan
-        row = int(np.argwhere(~mask.any(axis=-1))[0][-1])
-        raise ValueError(f"row {row} of the mask hides every key; each query must see at least one key")
     scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])  # [..., n_q, n_k]
     scores = np.where(mask, scores, -np.inf)  # exp(-inf) = 0: masked keys get no weight
     return softmax(scores)
@@ -76,8 +64,6 @@ def attention(q, k, v, mask):
     Returns [..., n_q, d_v]: for each query, the average of the values weighted by its row of
     ``attention_weights``.
     """
-    if v.shape[-2] != k.shape[-2]:
-        raise ValueError(f"k and v must have one row per key, got k {k.shape} and v {v.shape}")
     return attention_weights(q, k, mask) @ v  # [..., n_q, n_k] @ [..., n_k, d_v]
 
 
@@ -89,9 +75,6 @@ def attention_backward(d_out, q, k, v, mask):
     dk = dS^T q / sqrt(d_k). q, k and v share their leading axes (heads, batch).
     """
     probs = attention_weights(q, k, mask)  # [..., n_q, n_k]
-    expected = probs.shape[:-1] + v.shape[-1:]
-    if d_out.shape != expected:
-        raise ValueError(f"d_out has shape {d_out.shape}; expected {expected}")
     dv = np.swapaxes(probs, -1, -2) @ d_out  # [..., n_k, n_q] @ [..., n_q, d_v] -> [..., n_k, d_v]
     d_probs = d_out @ np.swapaxes(v, -1, -2)  # [..., n_q, d_v] @ [..., d_v, n_k] -> [..., n_q, n_k]
     d_scores = softmax_backward(d_probs, probs) / math.sqrt(q.shape[-1])  # masked entries stay 0
@@ -101,10 +84,8 @@ def attention_backward(d_out, q, k, v, mask):
 
 
 def split_heads(x, n_head):
-    """[..., n_seq, n_embd] -> [..., n_head, n_seq, head_size]: head h gets channels h*hs to (h+1)*hs."""
+    """[..., n_seq, n_embd] -> [..., n_head, n_seq, hs]: head h gets channels h*hs to (h+1)*hs."""
     *lead, n_seq, n_embd = x.shape
-    if n_embd % n_head:
-        raise ValueError(f"n_embd={n_embd} is not divisible by n_head={n_head}")
     return np.swapaxes(x.reshape(*lead, n_seq, n_head, n_embd // n_head), -3, -2)
 
 
@@ -115,20 +96,22 @@ def merge_heads(x):
 
 
 def qkv_heads(x, c_attn, n_head):
-    """Queries, keys and values of every head: [..., n_seq, n_embd] -> 3 x [..., n_head, n_seq, hs]."""
+    """Every head's queries, keys, values: [..., n_seq, n_embd] -> 3 x [..., n_head, n_seq, hs]."""
     qkv = linear(x, **c_attn)  # [..., n_seq, 3*n_embd]: one matmul for all three
     return tuple(split_heads(part, n_head) for part in np.split(qkv, 3, axis=-1))
 
 
-def mha(x, c_attn, c_proj, n_head):
+def mha(x, c_attn, c_proj, n_head, kv_cache=NO_CACHE):  # [ch7: kv_cache]
     """Causal multi-head self-attention: [..., n_seq, n_embd] -> [..., n_seq, n_embd]."""
     q, k, v = qkv_heads(x, c_attn, n_head)  # 3 x [..., n_head, n_seq, hs]
-    heads = attention(q, k, v, causal_mask(x.shape[-2]))  # [..., n_head, n_seq, hs]
+    mask = causal_mask(x.shape[-2])  # [n_seq, n_seq]
+    k, v, mask = kv_cache.extend(k, v, mask)  # [ch7] earlier positions first: n_past + n_seq keys
+    heads = attention(q, k, v, mask)  # [..., n_head, n_seq, hs]
     return linear(merge_heads(heads), **c_proj)  # [..., n_seq, n_embd]
 
 
 def mha_backward(d_out, x, c_attn, c_proj, n_head):
-    """Gradients of ``mha``: d_out [..., n_seq, n_embd] -> (dx, {"c_attn": {"w", "b"}, "c_proj": {"w", "b"}}).
+    """Gradients of ``mha``: d_out [..., n_seq, n_embd] -> (dx, {"c_attn": ..., "c_proj": ...}).
 
     Walk the forward backwards: c_proj, merge_heads (its inverse is split_heads), attention,
     split_heads (inverse merge_heads), then c_attn, whose three outputs' gradients are concatenated.
@@ -138,35 +121,15 @@ def mha_backward(d_out, x, c_attn, c_proj, n_head):
     heads = attention(q, k, v, mask)  # [..., n_head, n_seq, hs]
     d_merged, d_proj = linear_backward(d_out, merge_heads(heads), **c_proj)  # [..., n_seq, n_embd]
     dq, dk, dv = attention_backward(split_heads(d_merged, n_head), q, k, v, mask)
-    d_qkv = np.concatenate([merge_heads(d) for d in (dq, dk, dv)], axis=-1)  # [..., n_seq, 3*n_embd]
+    d_qkv = np.concatenate([merge_heads(d) for d in (dq, dk, dv)], axis=-1)  # [.., n_seq, 3*n_embd]
     dx, d_attn = linear_backward(d_qkv, x, **c_attn)  # [..., n_seq, n_embd]
     return dx, {"c_attn": d_attn, "c_proj": d_proj}
 
 
 def mha_weights(x, c_attn, n_head):
-    """The attention probabilities of every head: [..., n_seq, n_embd] -> [..., n_head, n_seq, n_seq]."""
+    """Every head's attention probabilities: [..., n_seq, n_embd] -> [..., n_head, n_seq, n_seq]."""
     q, k, _ = qkv_heads(x, c_attn, n_head)
     return attention_weights(q, k, causal_mask(x.shape[-2]))
-
-
-def attention_maps(ids, params, config):
-    """What every head of a NumPy GPT looks at: [n_seq] token ids -> [n_layer, n_head, n_seq, n_seq].
-
-    Runs the model's forward pass block by block and keeps each block's attention probabilities
-    (row = query position, column = key position).
-    """
-    from .embeddings import embed
-    from .layernorm import layer_norm
-    from .model import as_token_array, transformer_block  # gptlib.model imports this module
-
-    ids = as_token_array(ids, config)
-    x = embed(ids, params["wte"], params["wpe"])  # [n_seq, n_embd]
-    maps = []
-    for block in params["blocks"]:
-        attn_input = layer_norm(x, **block["ln_1"], eps=config.layer_norm_eps)  # what mha reads
-        maps.append(mha_weights(attn_input, block["attn"]["c_attn"], config.n_head))  # [n_head, n_seq, n_seq]
-        x = transformer_block(x, **block, n_head=config.n_head, eps=config.layer_norm_eps)
-    return np.stack(maps)  # [n_layer, n_head, n_seq, n_seq]
 
 
 # --- PyTorch -------------------------------------------------------------------------------
@@ -183,28 +146,23 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(n_embd, n_embd)
         self.resid_dropout = nn.Dropout(dropout)
 
-    def forward(self, x, kv_cache=None):
-        """x: [B, T, C]. With ``kv_cache`` (a ``gptlib.kvcache.LayerKVCache``), x holds only the
-        T new positions: their keys and values are appended to the cache, and their queries
-        attend to every cached position as well (chapter 6)."""
+    def forward(self, x, kv_cache=NO_CACHE):  # [ch7: kv_cache]
+        """[B, T, C] -> [B, T, C]."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)  # 3 x [B, T, C]
         # [B, T, C] -> [B, n_head, T, head_size]
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        n_past = 0 if kv_cache is None else len(kv_cache)
-        if kv_cache is not None:
-            k, v = kv_cache.update(k, v)  # [B, n_head, n_past + T, head_size]
-        if n_past == 0:
-            mask, is_causal = None, True
-        elif T == 1:
-            mask, is_causal = None, False  # one new token may look at every position
-        else:
-            # is_causal aligns the triangle top-left, which is wrong when keys outnumber
-            # queries: new query i sees keys 0 .. n_past + i.
-            mask = torch.ones(T, n_past + T, dtype=torch.bool, device=x.device).tril(diagonal=n_past)
-            is_causal = False
+        mask = None  # None: scaled_dot_product_attention applies the causal mask itself
+        k, v, mask = kv_cache.layer(self).extend(k, v, mask)  # [ch7] earlier positions first
+        dropout = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=self.dropout if self.training else 0.0
+            q, k, v, attn_mask=mask, is_causal=mask is None, dropout_p=dropout
         )  # [B, n_head, T, head_size]
-        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # the heads side by side again
         return self.resid_dropout(self.c_proj(y))
+
+    @classmethod
+    def from_params(cls, c_attn, c_proj, n_head: int) -> "CausalSelfAttention":
+        """The module holding GPT-2-layout NumPy weights (float32 or float64, kept)."""
+        module = cls(c_attn["w"].shape[0], n_head)
+        return load_params(module, {"c_attn": c_attn, "c_proj": c_proj})

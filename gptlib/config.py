@@ -65,14 +65,16 @@ class GPTConfig:
             raise ValueError(f"config.json describes a {hf.get('model_type')!r} model, not 'gpt2'")
         act = hf.get("activation_function", "gelu_new")
         if act not in ("gelu_new", "gelu_pytorch_tanh"):
-            raise ValueError(f"config.json uses activation {act!r}; gptlib implements GPT-2's tanh GELU")
+            raise ValueError(f"config.json uses activation {act!r}; "
+                             "gptlib implements GPT-2's tanh GELU")
         n_inner = hf.get("n_inner")
         if n_inner not in (None, 4 * hf.get("n_embd", 0)):
             raise ValueError(f"config.json sets n_inner={n_inner}; gptlib uses GPT-2's 4 * n_embd")
         if hf.get("tie_word_embeddings", True) is False:
             raise ValueError("config.json unties the output head; GPT-2 ties it to wte")
         if hf.get("scale_attn_weights", True) is False or hf.get("scale_attn_by_inverse_layer_idx"):
-            raise ValueError("config.json changes how attention scores are scaled; gptlib uses 1/sqrt(d_k)")
+            raise ValueError("config.json changes how attention scores are scaled; "
+                             "gptlib uses 1/sqrt(d_k)")
         names = {f.name for f in fields(cls)}
         kwargs = {}
         for ours in names - {"dropout"}:

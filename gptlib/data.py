@@ -1,23 +1,28 @@
 """The download cache: every file gptlib downloads lives in one folder, checked by sha256.
 
 The folder is ``$GPTLIB_CACHE`` when set, else gptlib's folder under the user's cache
-directory (``~/.cache/gptlib`` on Linux). To work offline, copy the files there by hand:
-``fetch`` accepts any file whose sha256 matches.
+directory (``~/.cache/gptlib`` on Linux). pooch downloads each file to a temporary name,
+checks its sha256 and only then renames it, so the cache never holds a partial or wrong file;
+a cached file whose bytes changed is downloaded again. To work offline, copy the files there
+by hand, or from a folder with ``python -m gptlib seed DIR``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+import pooch
+import requests
 
 from .files import atomic_write
+
+ASSETS = Path(__file__).parent / "assets"
+# The project's own small GPT and its tokenizer (chapter 1's), shipped inside gptlib.
+SHAKESPEARE_GPT = ASSETS / "shakespeare_gpt"
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,8 @@ class RemoteFile:
 # Each file keeps its upstream name; the sha256 pins the exact bytes the book was built with.
 KNOWN_FILES = {
     "tinyshakespeare.txt": RemoteFile(
-        url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+        url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/"
+        "input.txt",
         sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
         size=1115394,
     ),
@@ -40,6 +46,9 @@ KNOWN_FILES = {
         size=835554,
     ),
 }
+
+# pooch's downloader (a callable ``(url, output_file, pooch)``); tests put a fake one here.
+DOWNLOADER = pooch.HTTPDownloader(timeout=30)
 
 
 class MissingDataError(FileNotFoundError):
@@ -57,34 +66,30 @@ def cache_dir() -> Path:
     return folder
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _matches(path: Path, remote: RemoteFile) -> bool:
+    return pooch.file_hash(str(path), alg="sha256") == remote.sha256
 
 
 def fetch(name: str, *, download: bool = True) -> Path:
     """Path of the cached file ``name``, downloading and checking it first if needed."""
     if name not in KNOWN_FILES:
         raise KeyError(f"unknown data file {name!r}; known files: {sorted(KNOWN_FILES)}")
-    remote = KNOWN_FILES[name]
-    path = cache_dir() / name
-    if path.exists():
-        actual = sha256_of(path)
-        if actual != remote.sha256:
-            raise ChecksumError(
-                f"{path} is corrupt or not the expected file: sha256 {actual}, expected "
-                f"{remote.sha256}. Delete it and run again to download it afresh."
-            )
-        return path
+    remote, path = KNOWN_FILES[name], cache_dir() / name
     if not download:
-        raise MissingDataError(_how_to_provide(name, path, "downloads are turned off"))
+        if not path.exists():
+            raise MissingDataError(_how_to_provide(name, path, "downloads are turned off"))
+        if not _matches(path, remote):
+            raise ChecksumError(f"{path} is corrupt or not the expected file (sha256 "
+                                f"{remote.sha256}); delete it, or fetch it with downloads on")
+        return path
     try:
-        _download(remote, path)
-    except (urllib.error.URLError, OSError) as err:
+        pooch.retrieve(remote.url, f"sha256:{remote.sha256}", fname=name, path=cache_dir(),
+                       downloader=DOWNLOADER)
+    except requests.RequestException as err:
         raise MissingDataError(_how_to_provide(name, path, f"the download failed: {err}")) from err
+    except ValueError as err:  # pooch: the downloaded bytes have another sha256
+        raise ChecksumError(f"downloaded {remote.url} but its sha256 is not the expected "
+                            f"{remote.sha256} ({err})") from err
     return path
 
 
@@ -96,22 +101,6 @@ def _how_to_provide(name: str, path: Path, why: str) -> str:
         f"and save it as {path} (sha256 {remote.sha256}),\n"
         f"or point the GPTLIB_CACHE environment variable at a folder that holds it."
     )
-
-
-def _download(remote: RemoteFile, path: Path) -> None:
-    """Download to a temporary file beside ``path``, check it, then rename: never a half file."""
-
-    def download_and_check(tmp):
-        with open(tmp, "wb") as out, urllib.request.urlopen(remote.url, timeout=30) as response:
-            for chunk in iter(lambda: response.read(1 << 20), b""):
-                out.write(chunk)
-        actual = sha256_of(Path(tmp))
-        if actual != remote.sha256:
-            raise ChecksumError(
-                f"downloaded {remote.url} but its sha256 is {actual}, expected {remote.sha256}"
-            )
-
-    atomic_write(path, download_and_check)
 
 
 def load_text(name: str = "tinyshakespeare.txt") -> str:
@@ -129,10 +118,11 @@ def seed_cache(folder) -> list[Path]:
         source = Path(folder) / name
         if not source.is_file():
             continue
-        if sha256_of(source) != remote.sha256:
-            raise ChecksumError(f"{source} does not have the sha256 gptlib expects ({remote.sha256})")
+        if not _matches(source, remote):
+            raise ChecksumError(f"{source} does not have the sha256 gptlib expects "
+                                f"({remote.sha256})")
         target = cache_dir() / name
-        if not target.exists() or sha256_of(target) != remote.sha256:
+        if not target.exists() or not _matches(target, remote):
             atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
         seeded.append(target)
     return seeded

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .weights import load_params
+
 # --- NumPy ---------------------------------------------------------------------------------
 
 
@@ -20,12 +22,7 @@ def one_hot(ids, vocab_size, dtype=np.float32):
 
     Only for teaching: ``one_hot(ids, V) @ wte`` equals ``wte[ids]`` but costs V times more.
     """
-    ids = np.asarray(ids)
-    if ids.dtype == bool or ids.dtype.kind not in "iu":
-        raise TypeError(f"token ids must be integers, got an array of {ids.dtype}")
-    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
-        raise ValueError(f"token ids must be in [0, {vocab_size}), got ids from {ids.min()} to {ids.max()}")
-    return (ids[..., None] == np.arange(vocab_size)).astype(dtype)  # [..., n_seq, V]
+    return (np.asarray(ids)[..., None] == np.arange(vocab_size)).astype(dtype)  # [..., n_seq, V]
 
 
 def embed(ids, wte, wpe):
@@ -34,20 +31,16 @@ def embed(ids, wte, wpe):
     A batch of sequences, ids [B, n_seq], gives [B, n_seq, n_embd] the same way.
     """
     n_seq = np.shape(ids)[-1]
-    if n_seq > len(wpe):
-        raise ValueError(f"the sequence has {n_seq} tokens but wpe only has {len(wpe)} positions")
     return wte[ids] + wpe[:n_seq]  # [..., n_seq, n_embd] + [n_seq, n_embd] (broadcast over batch)
 
 
 def embed_backward(d_out, ids, wte, wpe):
-    """Gradients of ``embed``: d_out [..., n_seq, n_embd] -> (d_wte [V, n_embd], d_wpe [n_ctx, n_embd]).
+    """Gradients of ``embed``: d_out [..., n_seq, n_embd] -> (d_wte [V, C], d_wpe [n_ctx, C]).
 
     ids are integers, so there is no gradient for them; only the two tables learn.
     """
     ids = np.asarray(ids)
     n_seq, n_embd = np.shape(d_out)[-2:]
-    if d_out.shape[:-1] != ids.shape:
-        raise ValueError(f"d_out has shape {d_out.shape}; expected {ids.shape + (n_embd,)} for ids {ids.shape}")
     d_out = d_out.reshape(-1, n_seq, n_embd)  # [B, n_seq, n_embd], B = 1 for a single sequence
 
     d_wte = np.zeros_like(wte)  # rows of tokens that did not occur get no gradient
@@ -70,15 +63,13 @@ class Embeddings(nn.Module):
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.wpe = nn.Embedding(n_ctx, n_embd)
 
-    def forward(self, ids: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        """``offset``: the position of the first id (non-zero when a KV cache holds earlier tokens)."""
-        positions = torch.arange(offset, offset + ids.shape[1], device=ids.device)  # [T]
+    def forward(self, ids: torch.Tensor, offset: int = 0) -> torch.Tensor:  # [ch7: offset]
+        positions = torch.arange(ids.shape[1], device=ids.device)  # [T]: 0, 1, ..., T-1
+        positions = positions + offset  # [ch7] after the n_past positions a KV cache holds
         return self.wte(ids) + self.wpe(positions)  # [B, T, C] + [T, C]
 
     @classmethod
     def from_params(cls, wte, wpe) -> "Embeddings":
-        """An ``Embeddings`` holding the NumPy tables (nn.Embedding stores them as they are)."""
+        """An ``Embeddings`` holding the NumPy tables (float32 or float64, kept)."""
         (vocab_size, n_embd), n_ctx = wte.shape, len(wpe)
-        module = cls(vocab_size, n_ctx, n_embd).to(torch.as_tensor(wte).dtype)  # keep the arrays' dtype
-        module.load_state_dict({"wte.weight": torch.as_tensor(wte), "wpe.weight": torch.as_tensor(wpe)})
-        return module
+        return load_params(cls(vocab_size, n_ctx, n_embd), {"wte": wte, "wpe": wpe})

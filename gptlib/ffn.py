@@ -11,8 +11,9 @@ the forward functions.
 import math
 
 import numpy as np
-import torch
 from torch import nn
+
+from .weights import load_params
 
 # --- NumPy ---------------------------------------------------------------------------------
 
@@ -27,14 +28,12 @@ def linear(x, w, b):
 
 
 def linear_backward(d_out, x, w, b):
-    """Gradients of ``linear``: d_out [..., n_out] -> (dx [..., n_in], {"w": [n_in, n_out], "b": [n_out]}).
+    """Gradients of ``linear``: d_out [..., n_out] -> (dx [..., n_in], {"w": [n_in, n_out], "b"}).
 
     y = x @ w + b, so dx = d_out @ w.T, and every row of x (every position, every sequence)
     adds its outer product x_row^T d_out_row to dw and its d_out_row to db.
     """
     n_in, n_out = w.shape
-    if d_out.shape != x.shape[:-1] + (n_out,):
-        raise ValueError(f"d_out has shape {d_out.shape}; expected {x.shape[:-1] + (n_out,)}")
     dx = d_out @ w.T  # [..., n_out] @ [n_out, n_in] -> [..., n_in]
     x_rows = x.reshape(-1, n_in)  # [N, n_in], N = all leading axes together
     d_rows = d_out.reshape(-1, n_out)  # [N, n_out]
@@ -78,7 +77,7 @@ def ffn(x, c_fc, c_proj):
 
 
 def ffn_backward(d_out, x, c_fc, c_proj):
-    """Gradients of ``ffn``: d_out [..., n_embd] -> (dx, {"c_fc": {"w", "b"}, "c_proj": {"w", "b"}}).
+    """Gradients of ``ffn``: d_out [..., n_embd] -> (dx, {"c_fc": {"w", "b"}, "c_proj": ...}).
 
     Walk the forward backwards: c_proj, then GELU, then c_fc.
     """
@@ -108,21 +107,5 @@ class MLP(nn.Module):
 
     @classmethod
     def from_params(cls, c_fc, c_proj) -> "MLP":
-        """An MLP holding GPT-2-layout NumPy weights; nn.Linear stores w as [out, in], hence .T.
-
-        The module takes the arrays' dtype (float32 or float64).
-        """
-        n_embd = c_fc["w"].shape[0]
-        if c_fc["w"].shape != (n_embd, 4 * n_embd) or c_proj["w"].shape != (4 * n_embd, n_embd):
-            raise ValueError(
-                f"expected c_fc.w [n_embd, 4*n_embd] and c_proj.w [4*n_embd, n_embd], "
-                f"got {c_fc['w'].shape} and {c_proj['w'].shape}"
-            )
-        module = cls(n_embd).to(torch.as_tensor(c_fc["w"]).dtype)  # keep the arrays' precision
-        state = {
-            f"{name}.{key}": torch.as_tensor(np.ascontiguousarray(layer["w"].T if key == "weight" else layer["b"]))
-            for name, layer in (("c_fc", c_fc), ("c_proj", c_proj))
-            for key in ("weight", "bias")
-        }
-        module.load_state_dict(state)
-        return module
+        """The module holding GPT-2-layout NumPy weights (float32 or float64, kept)."""
+        return load_params(cls(c_fc["w"].shape[0]), {"c_fc": c_fc, "c_proj": c_proj})

@@ -1,4 +1,4 @@
-"""Chapter 6: making a GPT write.
+"""Chapter 7: making a GPT write.
 
 A GPT gives, for the last position, a score (logit) for every token of the vocabulary. To write,
 turn the scores into probabilities, pick one token, append it, and ask again. How to pick is
@@ -30,30 +30,11 @@ import numpy as np
 import torch
 
 from .attention import softmax
+from .checks import check_max_new_tokens, check_prompt, check_sampling, check_stops
+from .kvcache import KVCache
 from .model import GPT, NumpyGPT
 
 GPT2_EOT = 50256  # the id of <|endoftext|> in GPT-2's vocabulary (its last token)
-
-# --- checking the settings -----------------------------------------------------------------
-
-
-def check_sampling(temperature=1.0, top_k=None, top_p=None) -> None:
-    """Refuse settings that mean nothing, saying which one and why."""
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating, np.integer)):
-        raise TypeError(f"temperature must be a number, got {temperature!r}")
-    if not np.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature!r}")
-    if top_k is not None:
-        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)):
-            raise TypeError(f"top_k must be an integer or None, got {top_k!r}")
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1 (or None for no limit), got {top_k}")
-    if top_p is not None:
-        if isinstance(top_p, bool) or not isinstance(top_p, (int, float, np.floating, np.integer)):
-            raise TypeError(f"top_p must be a number or None, got {top_p!r}")
-        if not 0 < top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1] (or None for no limit), got {top_p!r}")
-
 
 # --- reshaping the distribution (NumPy, over the last axis) ------------------------------------
 
@@ -95,7 +76,6 @@ def next_token_probs(logits, temperature=1.0, top_k=None, top_p=None):
     Temperature first, then top-k, then top-p (each on what the previous step left).
     Temperature 0 puts all the probability on the most likely token (greedy).
     """
-    check_sampling(temperature, top_k, top_p)
     logits = np.asarray(logits, dtype=np.float64)  # float64: small probabilities stay exact enough
     if temperature == 0:
         return np.eye(logits.shape[-1])[np.argmax(logits, axis=-1)]  # one-hot on the argmax
@@ -110,7 +90,6 @@ def next_token_probs(logits, temperature=1.0, top_k=None, top_p=None):
 def sample_token(logits, rng: np.random.Generator, temperature=1.0, top_k=None, top_p=None) -> int:
     """Draw one token id from one row of logits [V]."""
     if temperature == 0:
-        check_sampling(temperature, top_k, top_p)
         return int(np.argmax(logits))  # greedy: no randomness, no softmax needed
     probs = next_token_probs(logits, temperature, top_k, top_p)  # [V]
     # Inverse CDF: the first token whose cumulative probability passes a uniform draw.
@@ -131,128 +110,72 @@ class _NumpyRunner:
         self.cache, self.window_start = None, -1
 
     def __call__(self, seqs: np.ndarray) -> np.ndarray:  # seqs [1, n] -> [1, V]
-        n_ctx = self.model.config.n_ctx
-        window_start = max(0, seqs.shape[1] - n_ctx)
+        window_start = max(0, seqs.shape[1] - self.model.config.n_ctx)
         window = seqs[0, window_start:]  # the last n_ctx tokens at most
         if not self.use_cache:
             return self.model(window)[-1:]  # the whole window, every position's logits
         if window_start != self.window_start:  # first call, or the window slid: positions moved
-            self.cache, self.window_start = None, window_start
-        n_cached = 0 if self.cache is None else self.cache[0]["k"].shape[1]
-        logits, self.cache = self.model.forward_cached(window[n_cached:], self.cache, last_only=True)
-        return logits  # [1, V]
+            self.cache, self.window_start = self.model.new_cache(), window_start
+        new = window[len(self.cache) :]  # the tokens the cache has not seen
+        return self.model.forward_cached(new, self.cache, last_only=True)  # [1, V]
 
 
 class _TorchRunner:
     """Next-token logits [B, V] (as NumPy) for growing sequences, from a gptlib.GPT."""
 
     def __init__(self, model: GPT, use_cache: bool):
-        from .kvcache import KVCache
-
-        self.model, self.use_cache, self.make_cache = model, use_cache, KVCache
+        self.model, self.use_cache = model, use_cache
         self.device = next(model.parameters()).device
         self.cache, self.window_start = None, -1
 
     @torch.inference_mode()
     def __call__(self, seqs: np.ndarray) -> np.ndarray:  # seqs [B, n] -> [B, V]
-        n_ctx = self.model.config.n_ctx
-        window_start = max(0, seqs.shape[1] - n_ctx)
+        window_start = max(0, seqs.shape[1] - self.model.config.n_ctx)
         window = torch.as_tensor(seqs[:, window_start:], device=self.device)  # [B, <= n_ctx]
         if not self.use_cache:
             logits = self.model(window)[:, -1]  # [B, V]
         else:
             if window_start != self.window_start:  # first call, or the window slid: rebuild
-                self.cache, self.window_start = self.make_cache(len(self.model.blocks)), window_start
-            logits = self.model(window[:, len(self.cache):], kv_cache=self.cache)[:, -1]
+                self.cache, self.window_start = KVCache(self.model.config.n_layer), window_start
+            logits = self.model(window[:, len(self.cache) :], kv_cache=self.cache)[:, -1]
         return logits.float().cpu().numpy()
-
-
-def _as_prompt(model, ids) -> tuple[np.ndarray, bool]:
-    """Prompt(s) as an int64 array [B, T]; and whether a batch was given."""
-    if isinstance(ids, torch.Tensor):
-        ids = ids.detach().cpu().numpy()
-    try:
-        arr = np.asarray(ids)
-    except ValueError as err:  # ragged nested lists
-        raise ValueError("batched prompts must all have the same length (pad or generate them one by one)") from err
-    if arr.dtype == object:
-        raise ValueError("batched prompts must all have the same length (pad or generate them one by one)")
-    if arr.size == 0:
-        raise ValueError("the prompt is empty; give at least one token id to start from")
-    if arr.dtype == bool or arr.dtype.kind not in "iu":
-        raise TypeError(f"prompt token ids must be integers, got {arr.dtype}")
-    if arr.ndim not in (1, 2):
-        raise ValueError(f"the prompt must be [T] token ids, or [B, T] for a batch; got shape {arr.shape}")
-    batched = arr.ndim == 2
-    if batched and isinstance(model, NumpyGPT) and arr.shape[0] != 1:
-        raise ValueError("the NumPy model generates one sequence at a time; use gptlib.GPT for a batch")
-    arr = arr.reshape(-1, arr.shape[-1]).astype(np.int64)
-    config = model.config
-    if arr.shape[1] > config.n_ctx:
-        raise ValueError(
-            f"the prompt has {arr.shape[1]} tokens but the model's context is n_ctx={config.n_ctx}; "
-            f"shorten it (for example keep its last {config.n_ctx} tokens)"
-        )
-    if arr.min() < 0 or arr.max() >= config.vocab_size:
-        raise ValueError(f"prompt token ids must be in [0, {config.vocab_size}), got {arr.min()} to {arr.max()}")
-    return arr, batched
-
-
-def _as_stops(stop) -> list[tuple[int, ...]]:
-    """Stop sequences: None, one sequence of ids, or a list of them -> list of tuples."""
-    if stop is None:
-        return []
-    if isinstance(stop, (int, np.integer)):
-        stop = [[stop]]
-    elif len(stop) and all(isinstance(t, (int, np.integer)) for t in stop):
-        stop = [stop]  # one sequence given bare
-    stops = [tuple(int(t) for t in seq) for seq in stop]
-    if any(len(seq) == 0 for seq in stops):
-        raise ValueError("a stop sequence is empty; give token ids, e.g. stop=[[198, 198]]")
-    return stops
 
 
 # --- the loop --------------------------------------------------------------------------------
 
 
-def stream(
-    model,
-    ids,
-    max_new_tokens: int,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    eos_id="auto",
-    stop=None,
-    use_cache: bool = True,
-) -> Iterator:
+def stream(model, ids, max_new_tokens: int, *, temperature: float = 1.0, top_k: int | None = None,
+           top_p: float | None = None, seed: int | None = None, eos_id="auto", stop=None,
+           use_cache: bool = True) -> Iterator:
     """Generate token by token: yields each new id as soon as it is chosen.
 
     For one prompt ([T] ids) it yields ints; for a batch ([B, T], gptlib.GPT only) it yields a
     list of B ids per step, None for the rows that have already stopped. Arguments as ``generate``.
     """
+    seqs, batched, stops = _checked(model, ids, max_new_tokens, temperature, top_k, top_p,
+                                    eos_id, stop)
+    steps = _steps(model, seqs, max_new_tokens, np.random.default_rng(seed), stops, use_cache,
+                   dict(temperature=temperature, top_k=top_k, top_p=top_p))
+    return steps if batched else (step[0] for step in steps)
+
+
+def _checked(model, ids, max_new_tokens, temperature, top_k, top_p, eos_id, stop):
+    """The arguments of ``generate``, checked: (prompts [B, T], batched, stop sequences)."""
     if not isinstance(model, (NumpyGPT, GPT)):
-        raise TypeError(f"generate needs a gptlib.NumpyGPT or gptlib.GPT, got {type(model).__name__}")
+        raise TypeError(f"generate needs a gptlib.NumpyGPT or gptlib.GPT, "
+                        f"got {type(model).__name__}")
     check_sampling(temperature, top_k, top_p)
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)):
-        raise TypeError(f"max_new_tokens must be an integer, got {max_new_tokens!r}")
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    seqs, batched = _as_prompt(model, ids)  # [B, T]
+    check_max_new_tokens(max_new_tokens)
+    seqs, batched = check_prompt(ids, model.config, batch_allowed=isinstance(model, GPT))
     if eos_id == "auto":  # GPT-2's vocabulary ends with <|endoftext|>; other vocabularies: no eos
         eos_id = GPT2_EOT if model.config.vocab_size == GPT2_EOT + 1 else None
-    stops = _as_stops(stop) + ([(int(eos_id),)] if eos_id is not None else [])
-    rng = np.random.default_rng(seed)
-    return _loop(model, seqs, batched, max_new_tokens, temperature, top_k, top_p, rng, stops, use_cache)
+    stops = check_stops(stop) + ([(int(eos_id),)] if eos_id is not None else [])
+    return seqs, batched, stops
 
 
-def _loop(model, seqs, batched, max_new_tokens, temperature, top_k, top_p, rng, stops, use_cache):
-    if isinstance(model, NumpyGPT):
-        next_logits = _NumpyRunner(model, use_cache)
-    else:
-        next_logits = _TorchRunner(model, use_cache)
+def _steps(model, seqs, max_new_tokens, rng, stops, use_cache, sampling) -> Iterator[list]:
+    """Each step's new ids, one per row (None for a row that has stopped)."""
+    runner = (_NumpyRunner if isinstance(model, NumpyGPT) else _TorchRunner)(model, use_cache)
     was_training = getattr(model, "training", False)
     if was_training:
         model.eval()  # no dropout while writing
@@ -260,21 +183,18 @@ def _loop(model, seqs, batched, max_new_tokens, temperature, top_k, top_p, rng, 
         generated = [[] for _ in range(seqs.shape[0])]
         done = [False] * seqs.shape[0]
         for _ in range(max_new_tokens):
-            logits = next_logits(seqs)  # [B, V]
-            step = []
-            for row in range(seqs.shape[0]):
-                if done[row]:
-                    step.append(None)
-                    continue
-                token = sample_token(logits[row], rng, temperature, top_k, top_p)
-                generated[row].append(token)
-                done[row] = any(tuple(generated[row][-len(s):]) == s for s in stops)
-                step.append(token)
+            logits = runner(seqs)  # [B, V]
+            step = [None if done[row] else sample_token(logits[row], rng, **sampling)
+                    for row in range(seqs.shape[0])]
+            for row, token in enumerate(step):
+                if token is not None:
+                    generated[row].append(token)
+                    done[row] = any(tuple(generated[row][-len(s) :]) == s for s in stops)
             # A row that has stopped keeps being fed (the batch stays rectangular); its
             # tokens are not returned.
-            column = np.array([[t if t is not None else seqs[r, -1]] for r, t in enumerate(step)])
-            seqs = np.concatenate([seqs, column], axis=1)
-            yield step if batched else step[0]
+            column = [[seqs[r, -1] if t is None else t] for r, t in enumerate(step)]
+            seqs = np.concatenate([seqs, np.array(column, dtype=np.int64)], axis=1)
+            yield step
             if all(done):
                 break
     finally:
@@ -282,20 +202,9 @@ def _loop(model, seqs, batched, max_new_tokens, temperature, top_k, top_p, rng, 
             model.train()
 
 
-def generate(
-    model,
-    ids,
-    max_new_tokens: int,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    eos_id="auto",
-    stop=None,
-    use_cache: bool = True,
-    on_token: Callable | None = None,
-):
+def generate(model, ids, max_new_tokens: int, *, temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
+             eos_id="auto", stop=None, use_cache: bool = True, on_token: Callable | None = None):
     """Continue the prompt ``ids`` by up to ``max_new_tokens`` tokens; return the new ids.
 
     model: a ``gptlib.NumpyGPT`` or a ``gptlib.GPT`` (any device).
@@ -314,16 +223,14 @@ def generate(
     right after eos_id or a stop sequence, which are included as the last ids. Past n_ctx
     tokens the model reads the last n_ctx (see the module's docstring).
     """
-    tokens = stream(
-        model, ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-        eos_id=eos_id, stop=stop, use_cache=use_cache,
-    )
-    seqs, batched = _as_prompt(model, ids)  # already checked by stream: here for the shape only
+    seqs, batched, stops = _checked(model, ids, max_new_tokens, temperature, top_k, top_p,
+                                    eos_id, stop)
     generated = [[] for _ in range(seqs.shape[0])]
-    for step in tokens:
+    for step in _steps(model, seqs, max_new_tokens, np.random.default_rng(seed), stops, use_cache,
+                       dict(temperature=temperature, top_k=top_k, top_p=top_p)):
         if on_token is not None:
-            on_token(step)
-        for row, token in enumerate(step if batched else [step]):
+            on_token(step if batched else step[0])
+        for row, token in enumerate(step):
             if token is not None:
                 generated[row].append(token)
     return generated if batched else generated[0]

@@ -1,17 +1,21 @@
-"""Chapter 6: the KV cache, in NumPy and in PyTorch.
+"""Chapter 7: the KV cache, in NumPy and in PyTorch.
 
 When a GPT writes, each step adds one token and asks for the next token's logits. Causal
 attention means the keys and values of the tokens already seen never change when a token is
 appended: position t only ever looks at positions <= t. So instead of recomputing the whole
 sequence at each step, keep every layer's keys and values (the *cache*) and run only the new
-token through the network. Its query attends to the cached keys plus its own.
+tokens through the network. Their queries attend to the cached keys plus their own.
 
-The NumPy functions below reuse chapters 2-5 (``embed``, ``linear``, ``split_heads``,
-``attention``, ``merge_heads``, ``layer_norm``, ``ffn``); only the bookkeeping is new.
+Nothing else in the model changes, so the model's code has no separate cached path: each
+attention layer hands its new keys and values to a cache (``mha``'s ``kv_cache`` in NumPy,
+``CausalSelfAttention.forward``'s in PyTorch) and gets back every position's. A forward pass
+over a whole sequence uses ``NO_CACHE``, which keeps nothing and adds nothing.
 
-The NumPy cache is a list with one dict per layer, ``{"k": [n_head, n_past, head_size],
-"v": [n_head, n_past, head_size]}``. The PyTorch cache, ``KVCache``, holds the same tensors with a
-batch axis in front, and ``gptlib.GPT.forward(ids, kv_cache=cache)`` fills it.
+- NumPy: ``NumpyKVCache(n_layer)`` holds one ``LayerCache`` per block; ``with_cache(params,
+  cache)`` hands each block's attention its layer of the cache beside its weights, and starts
+  the position table after the cached positions (``gptlib.model.gpt2_numpy_cached`` uses it).
+- PyTorch: ``KVCache()``; ``gptlib.GPT.forward(ids, kv_cache=cache)`` fills it, one
+  ``LayerKVCache`` per attention module.
 """
 
 from __future__ import annotations
@@ -19,116 +23,127 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .attention import attention, causal_mask, merge_heads, split_heads
-from .config import GPTConfig
-from .embeddings import embed
-from .ffn import ffn, linear
-from .layernorm import layer_norm
+
+class NoCache:
+    """The cache of a forward pass over a whole sequence: it holds nothing and keeps nothing."""
+
+    n_layer = None  # fits a model of any depth
+
+    def __len__(self) -> int:
+        return 0
+
+    def layer(self, module) -> "NoCache":
+        return self
+
+    def extend(self, k, v, mask):
+        return k, v, mask
+
+
+NO_CACHE = NoCache()
 
 # --- NumPy ---------------------------------------------------------------------------------
 
 
-def empty_cache(config: GPTConfig, dtype=np.float32) -> list[dict]:
-    """A cache holding no positions yet: per layer, keys and values of shape [n_head, 0, head_size]."""
-    shape = (config.n_head, 0, config.head_size)
-    return [{"k": np.zeros(shape, dtype), "v": np.zeros(shape, dtype)} for _ in range(config.n_layer)]
+class LayerCache:
+    """One attention layer's keys and values so far: [n_head, n_past, head_size] each."""
+
+    def __init__(self):
+        self.k = self.v = None
+
+    def __len__(self) -> int:
+        return 0 if self.k is None else self.k.shape[-2]
+
+    def extend(self, k, v, mask):
+        """Put the cached positions before the new ones, and remember them all.
+
+        k, v: the new positions' [n_head, n_new, hs]; mask: their causal mask [n_new, n_new].
+        Returns every position's keys and values [n_head, n_past + n_new, hs] and the new
+        queries' mask [n_new, n_past + n_new]: n_past columns of True come first, because a
+        new token may read every earlier one.
+        """
+        if self.k is not None:
+            k = np.concatenate([self.k, k], axis=-2)  # [n_head, n_past + n_new, hs]
+            v = np.concatenate([self.v, v], axis=-2)
+            n_new, n_past = mask.shape[0], len(self)
+            mask = np.concatenate([np.ones((n_new, n_past), dtype=bool), mask], axis=-1)
+        self.k, self.v = k, v
+        return k, v, mask
 
 
-def cache_length(cache: list[dict]) -> int:
-    """How many positions the cache holds."""
-    return cache[0]["k"].shape[1]
+class NumpyKVCache:
+    """The NumPy cache of a whole GPT: one ``LayerCache`` per block, filled in place."""
+
+    def __init__(self, n_layer: int):
+        self.n_layer = n_layer
+        self.layers = [LayerCache() for _ in range(n_layer)]
+
+    def __len__(self) -> int:
+        """How many positions the cache holds: the next token goes at this position."""
+        return len(self.layers[0])
+
+    def __repr__(self) -> str:
+        return f"NumpyKVCache(n_layer={len(self.layers)}, positions={len(self)})"
 
 
-def mha_cached(x, c_attn, c_proj, n_head, layer_cache):
-    """Attention for new positions, reading the cached ones too.
+def with_cache(params, cache: NumpyKVCache):
+    """The parameters a forward pass over the tokens after the cached ones reads.
 
-    x: [n_new, n_embd], the new positions only; layer_cache: {"k", "v"} of [n_head, n_past, hs].
-    Returns ([n_new, n_embd], the layer's new cache with n_past + n_new positions).
+    Each block's attention gets its layer of the cache beside its weights (as ``kv_cache``),
+    and the position table starts at the first new position: the new tokens sit at positions
+    n_past, n_past + 1, ... The weights themselves are the same arrays, not copies.
     """
-    qkv = linear(x, **c_attn)  # [n_new, 3*n_embd]
-    q, k, v = (split_heads(part, n_head) for part in np.split(qkv, 3, axis=-1))  # 3 x [n_head, n_new, hs]
-    n_past = layer_cache["k"].shape[1]
-    k = np.concatenate([layer_cache["k"], k], axis=1)  # [n_head, n_past + n_new, hs]
-    v = np.concatenate([layer_cache["v"], v], axis=1)
-    # The new queries are the last n_new rows of the full causal mask: each sees every cached
-    # position and the new positions up to itself.
-    mask = causal_mask(n_past + x.shape[0])[n_past:]  # [n_new, n_past + n_new]
-    heads = attention(q, k, v, mask)  # [n_head, n_new, hs]
-    return linear(merge_heads(heads), **c_proj), {"k": k, "v": v}
-
-
-def transformer_block_cached(x, ln_1, attn, ln_2, mlp, n_head, eps, layer_cache):
-    """``gptlib.model.transformer_block`` for new positions: ([n_new, n_embd], new layer cache)."""
-    attn_out, layer_cache = mha_cached(layer_norm(x, **ln_1, eps=eps), **attn, n_head=n_head, layer_cache=layer_cache)
-    x = x + attn_out
-    x = x + ffn(layer_norm(x, **ln_2, eps=eps), **mlp)  # the MLP is per position: nothing to cache
-    return x, layer_cache
-
-
-def gpt2_numpy_cached(ids, params, config: GPTConfig, cache=None, *, last_only=False):
-    """GPT-2's forward pass for the tokens ``ids`` that follow the ``cache``d positions.
-
-    ids: [n_new] token ids; cache: from ``empty_cache`` or a previous call (None: empty).
-    Returns (logits [n_new, vocab_size], or [1, vocab_size] with ``last_only``; the new cache).
-    ``gpt2_numpy_cached(ids, params, config)[0]`` equals ``gpt2_numpy(ids, params, config)``, and
-    feeding a sequence in pieces gives the same logits as feeding it at once.
-    The cache passed in is not changed: a new one is returned.
-    """
-    from .model import as_token_array, check_id_range  # model imports the chapter modules too
-
-    cache = empty_cache(config) if cache is None else cache
-    if len(cache) != config.n_layer:
-        raise ValueError(f"the cache has {len(cache)} layers but the model has n_layer={config.n_layer}")
-    ids = as_token_array(ids, config)
-    n_past = cache_length(cache)
-    check_id_range(n_past + ids.size, 0, 0, config)  # the cached and new positions must fit in n_ctx
-    # New tokens sit at positions n_past, n_past + 1, ...: read the position table from n_past on.
-    x = embed(ids, params["wte"], params["wpe"][n_past:])  # [n_new, n_embd]
-    new_cache = []
-    for block, layer_cache in zip(params["blocks"], cache):
-        x, layer_cache = transformer_block_cached(
-            x, **block, n_head=config.n_head, eps=config.layer_norm_eps, layer_cache=layer_cache
-        )
-        new_cache.append(layer_cache)
-    if last_only:
-        x = x[-1:]  # when generating, only the last position's logits are needed
-    x = layer_norm(x, **params["ln_f"], eps=config.layer_norm_eps)
-    return x @ params["wte"].T, new_cache  # [n_new or 1, vocab_size]
+    blocks = [
+        {**block, "attn": {**block["attn"], "kv_cache": layer}}
+        for block, layer in zip(params["blocks"], cache.layers)
+    ]
+    return {**params, "wpe": params["wpe"][len(cache) :], "blocks": blocks}
 
 
 # --- PyTorch -------------------------------------------------------------------------------
 
 
 class LayerKVCache:
-    """One layer's keys and values, [B, n_head, n_past, head_size] each (None before the first call)."""
+    """One attention module's keys and values so far: [B, n_head, n_past, head_size] each."""
 
     def __init__(self):
-        self.k = None
-        self.v = None
+        self.k = self.v = None
 
     def __len__(self) -> int:
         return 0 if self.k is None else self.k.shape[2]
 
-    def update(self, k: torch.Tensor, v: torch.Tensor):
-        """Append the new positions' k, v [B, n_head, T_new, hs]; return all of them [B, n_head, T, hs]."""
+    def extend(self, k, v, mask):
+        """Append the new positions' k, v [B, n_head, T, hs]; return every position's, and the mask.
+
+        ``mask`` None means "causal" to ``F.scaled_dot_product_attention`` (is_causal), whose
+        triangle starts at the top left: right only while queries and keys are the same
+        positions. With cached keys in front, new query i sees keys 0 .. n_past + i: a
+        [T, n_past + T] boolean mask says so.
+        """
         if self.k is not None:
-            k = torch.cat([self.k, k], dim=2)
-            v = torch.cat([self.v, v], dim=2)
+            n_past, n_new = len(self), k.shape[2]
+            k, v = torch.cat([self.k, k], dim=2), torch.cat([self.v, v], dim=2)
+            mask = torch.ones(n_new, n_past + n_new, dtype=torch.bool, device=k.device)
+            mask = mask.tril(diagonal=n_past)
         self.k, self.v = k, v
-        return k, v
+        return k, v, mask
 
 
 class KVCache:
     """The PyTorch cache for a whole GPT: ``GPT.forward(ids, kv_cache=cache)`` fills it in place.
 
     ``len(cache)`` is the number of positions it holds; the next tokens are placed after them.
+    Each attention module keeps its own ``LayerKVCache``, found by ``cache.layer(module)``.
     """
 
-    def __init__(self, n_layer: int):
-        self.layers = [LayerKVCache() for _ in range(n_layer)]
+    def __init__(self, n_layer: int | None = None):
+        self.n_layer = n_layer  # when given, GPT.forward refuses a model of another depth
+        self.layers: dict = {}  # attention module -> its LayerKVCache
 
     def __len__(self) -> int:
-        return len(self.layers[0])
+        return len(next(iter(self.layers.values()))) if self.layers else 0
+
+    def layer(self, module) -> LayerKVCache:
+        return self.layers.setdefault(module, LayerKVCache())
 
     def __repr__(self) -> str:
-        return f"KVCache(n_layer={len(self.layers)}, positions={len(self)})"
+        return f"KVCache(layers={len(self.layers)}, positions={len(self)})"

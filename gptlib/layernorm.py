@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .weights import load_params
+
 # --- NumPy ---------------------------------------------------------------------------------
 
 
@@ -24,8 +26,6 @@ def normalize(x, eps=1e-5):
 
 def layer_norm(x, g, b, eps=1e-5):
     """[..., n_embd] -> [..., n_embd], normalised over the last axis."""
-    if np.shape(g) != x.shape[-1:] or np.shape(b) != x.shape[-1:]:
-        raise ValueError(f"g and b must have shape {x.shape[-1:]} for x {x.shape}, got {np.shape(g)} and {np.shape(b)}")
     x_hat, _ = normalize(x, eps)
     return g * x_hat + b
 
@@ -40,8 +40,6 @@ def layer_norm_backward(d_out, x, g, b, eps=1e-5):
     means over the row: the two subtractions remove the parts of d_hat that would change the
     row's mean or its variance, which normalisation undoes anyway.
     """
-    if d_out.shape != x.shape:
-        raise ValueError(f"d_out has shape {d_out.shape}; expected x's shape {x.shape}")
     x_hat, inv_std = normalize(x, eps)  # [..., n], [..., 1]
     n = x.shape[-1]
     rows = (-1, n)
@@ -78,6 +76,5 @@ class LayerNorm(nn.Module):
 
     @classmethod
     def from_params(cls, g, b, eps: float = 1e-5) -> "LayerNorm":
-        module = cls(len(g), eps).to(torch.as_tensor(g).dtype)  # keep the arrays' dtype
-        module.load_state_dict({"weight": torch.as_tensor(g), "bias": torch.as_tensor(b)})
-        return module
+        """The module holding NumPy g and b (float32 or float64, kept)."""
+        return load_params(cls(len(g), eps), {"g": g, "b": b})

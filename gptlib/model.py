@@ -1,7 +1,11 @@
 """Chapter 6: the whole GPT, assembled from the pieces of chapters 2-5.
 
-``gpt2_numpy`` is GPT-2 as a few plain functions over arrays; ``GPT`` is the same network as
-PyTorch modules. Both read parameters in GPT-2's own layout (see ``gptlib.weights``).
+NumPy: ``gpt2_stream`` runs the blocks and keeps the residual stream after each one;
+``lm_head`` turns a stream into logits. Everything else reads the model through these two:
+``gpt2_numpy`` (the logits), ``attention_maps`` (what each head looks at), ``logit_lens``
+(what the model would predict after each block), generation with a KV cache (chapter 7,
+``gpt2_numpy_cached``) and training's backward pass (chapter 8). ``GPT`` is the same network
+as PyTorch modules. Both read parameters in GPT-2's own layout (see ``gptlib.weights``).
 """
 
 from __future__ import annotations
@@ -9,63 +13,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import CausalSelfAttention, mha
+from .attention import CausalSelfAttention, mha, mha_weights
+from .checks import check_id_batch, check_ids, check_kv_cache
 from .config import GPTConfig
+from .device import pick_device
 from .embeddings import Embeddings, embed
 from .ffn import MLP, ffn
+from .kvcache import NO_CACHE, NumpyKVCache, with_cache
 from .layernorm import layer_norm
-
-# --- checking the input ----------------------------------------------------------------------
-
-
-def check_id_range(n_seq: int, lowest: int, highest: int, config: GPTConfig) -> None:
-    """The checks both models share: a sequence that fits the context, ids inside the vocabulary."""
-    if n_seq == 0:
-        raise ValueError("the sequence of token ids is empty; give at least one token")
-    if n_seq > config.n_ctx:
-        raise ValueError(
-            f"the sequence has {n_seq} tokens but the model's context is n_ctx={config.n_ctx}; "
-            f"keep the last {config.n_ctx} tokens"
-        )
-    if lowest < 0:
-        raise ValueError(f"token id {lowest} is negative; ids must be in [0, {config.vocab_size})")
-    if highest >= config.vocab_size:
-        raise ValueError(
-            f"token id {highest} is out of range: the vocabulary has {config.vocab_size} ids "
-            f"(0 to {config.vocab_size - 1})"
-        )
-
-
-def as_token_array(ids, config: GPTConfig) -> np.ndarray:
-    """Check a 1-D sequence of token ids for the NumPy model; returns it as an int64 array."""
-    arr = np.asarray(ids)
-    if arr.size == 0:
-        raise ValueError("the sequence of token ids is empty; give at least one token")
-    if arr.dtype == bool or arr.dtype.kind not in "iu":
-        raise TypeError(f"token ids must be integers, got an array of {arr.dtype}")
-    if arr.ndim != 1:
-        raise ValueError(f"token ids must be a 1-D sequence [n_seq], got shape {arr.shape}")
-    check_id_range(arr.size, int(arr.min(initial=0)), int(arr.max(initial=0)), config)
-    return arr.astype(np.int64)
-
-
-def check_token_tensor(ids: torch.Tensor, config: GPTConfig) -> None:
-    """Check a [B, T] tensor of token ids for the PyTorch model."""
-    if not isinstance(ids, torch.Tensor):
-        raise TypeError(f"GPT expects a torch.LongTensor of shape [B, T], got {type(ids).__name__}")
-    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-        raise TypeError(f"token ids must be an integer tensor (torch.long), got {ids.dtype}")
-    if ids.ndim != 2:
-        raise ValueError(f"token ids must have shape [B, T], got {tuple(ids.shape)}")
-    if ids.shape[0] == 0:
-        raise ValueError("the batch is empty")
-    lowest, highest = (int(v) for v in torch.aminmax(ids)) if ids.numel() else (0, 0)
-    check_id_range(ids.shape[1], lowest, highest, config)
-
+from .weights import check_params, load_params, torch_state_to_params
 
 # --- NumPy -------------------------------------------------------------------------------
 
@@ -77,22 +36,73 @@ def transformer_block(x, ln_1, attn, ln_2, mlp, n_head, eps):
     return x
 
 
-def gpt2_numpy(ids, params, config: GPTConfig):
-    """GPT-2's forward pass: [n_seq] token ids -> [n_seq, vocab_size] logits."""
-    ids = as_token_array(ids, config)
+def gpt2_stream(ids, params, config: GPTConfig) -> list:
+    """The residual stream: [n_seq] token ids -> n_layer + 1 arrays [n_seq, n_embd].
+
+    The embeddings, then the stream after each block; the head reads the last one.
+    """
     x = embed(ids, params["wte"], params["wpe"])  # [n_seq, n_embd]
+    stream = [x]
     for block in params["blocks"]:
         x = transformer_block(x, **block, n_head=config.n_head, eps=config.layer_norm_eps)
+        stream.append(x)
+    return stream
+
+
+def lm_head(x, params, config: GPTConfig):
+    """[..., n_embd] -> [..., vocab_size] logits: a last layer norm, then the tied head."""
     x = layer_norm(x, **params["ln_f"], eps=config.layer_norm_eps)
-    return x @ params["wte"].T  # tied head: [n_seq, n_embd] @ [n_embd, vocab] -> [n_seq, vocab]
+    return x @ params["wte"].T  # [..., n_embd] @ [n_embd, vocab_size]
+
+
+def gpt2_numpy(ids, params, config: GPTConfig):
+    """GPT-2: [n_seq] token ids -> [n_seq, vocab_size], the next token's logits at each position."""
+    ids = check_ids(ids, config)
+    return lm_head(gpt2_stream(ids, params, config)[-1], params, config)
+
+
+def gpt2_numpy_cached(ids, params, config: GPTConfig, cache: NumpyKVCache, *, last_only=False):
+    """Chapter 7: logits for the tokens ``ids`` that follow the positions in ``cache``.
+
+    Only the new tokens go through the network; the cache gains their keys and values. Feeding
+    a sequence in pieces gives the logits of feeding it at once. ``last_only``: only the last
+    position's logits [1, vocab_size], all that generation needs.
+    """
+    check_kv_cache(cache, config)
+    ids = check_ids(ids, config, n_past=len(cache))
+    x = gpt2_stream(ids, with_cache(params, cache), config)[-1]  # [n_new, n_embd]
+    return lm_head(x[-1:] if last_only else x, params, config)  # [n_new or 1, vocab_size]
+
+
+def attention_maps(ids, params, config: GPTConfig):
+    """What every head looks at: [n_seq] token ids -> [n_layer, n_head, n_seq, n_seq].
+
+    Each block's attention probabilities (row = query position, column = key position), from
+    the stream entering the block.
+    """
+    ids = check_ids(ids, config)
+    stream = gpt2_stream(ids, params, config)
+    return np.stack([
+        mha_weights(layer_norm(x, **block["ln_1"], eps=config.layer_norm_eps),
+                    block["attn"]["c_attn"], config.n_head)  # [n_head, n_seq, n_seq]
+        for x, block in zip(stream, params["blocks"])
+    ])
+
+
+def logit_lens(ids, params, config: GPTConfig):
+    """What the model would predict after each block: [n_seq] ids -> [n_layer + 1, n_seq, vocab].
+
+    The head applied early (nostalgebraist's "logit lens", 2020): entry 0 reads the embeddings,
+    entry i the stream after block i; the last entry is the model's own output.
+    """
+    ids = check_ids(ids, config)
+    return np.stack([lm_head(x, params, config) for x in gpt2_stream(ids, params, config)])
 
 
 class NumpyGPT:
     """The NumPy GPT as an object: ``NumpyGPT(config, params)(ids) -> logits``."""
 
     def __init__(self, config: GPTConfig, params: dict):
-        from .weights import check_params  # weights imports this module
-
         check_params(params, config)
         self.config = config
         self.params = params
@@ -100,11 +110,12 @@ class NumpyGPT:
     def __call__(self, ids):
         return gpt2_numpy(ids, self.params, self.config)
 
-    def forward_cached(self, ids, cache=None, *, last_only=False):
-        """(logits, new cache) for the tokens that follow the cached ones; see gptlib.kvcache."""
-        from .kvcache import gpt2_numpy_cached
-
+    def forward_cached(self, ids, cache: NumpyKVCache, *, last_only=False):
+        """Logits for the tokens after the cached ones; ``cache`` gains them (chapter 7)."""
         return gpt2_numpy_cached(ids, self.params, self.config, cache, last_only=last_only)
+
+    def new_cache(self) -> NumpyKVCache:
+        return NumpyKVCache(self.config.n_layer)
 
     def __repr__(self):
         return f"NumpyGPT({self.config})"
@@ -123,14 +134,14 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps)
         self.mlp = MLP(config.n_embd, config.dropout)
 
-    def forward(self, x, kv_cache=None):
-        x = x + self.attn(self.ln_1(x), kv_cache=kv_cache)  # kv_cache: this layer's LayerKVCache
+    def forward(self, x, kv_cache=NO_CACHE):  # [ch7: kv_cache]
+        x = x + self.attn(self.ln_1(x), kv_cache)
         x = x + self.mlp(self.ln_2(x))
         return x
 
 
 class GPT(nn.Module):
-    """GPT-2 in PyTorch: [B, T] token ids -> [B, T, vocab_size] logits (and the loss, given targets)."""
+    """GPT-2 in PyTorch: [B, T] token ids -> [B, T, vocab_size] logits (and the loss of targets)."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -154,46 +165,35 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def forward(self, ids, targets=None, *, kv_cache=None):
-        """ids [B, T] -> logits [B, T, vocab] (and the loss, given targets [B, T]).
-
-        With ``kv_cache`` (a ``gptlib.kvcache.KVCache``), ids are the T tokens that follow the
-        positions already in the cache; their keys and values are added to it (chapter 6).
-        """
-        check_token_tensor(ids, self.config)
-        if kv_cache is None:
-            x = self.embed(ids)  # [B, T, C]
-        else:
-            n_past = len(kv_cache)
-            check_id_range(n_past + ids.shape[1], 0, 0, self.config)  # cached + new must fit n_ctx
-            if len(kv_cache.layers) != len(self.blocks):
-                raise ValueError(f"the cache has {len(kv_cache.layers)} layers, the model {len(self.blocks)}")
-            x = self.embed(ids, offset=n_past)  # the new tokens sit at positions n_past, n_past + 1, ...
-        x = self.drop(x)
-        for i, block in enumerate(self.blocks):
-            x = block(x, kv_cache=None if kv_cache is None else kv_cache.layers[i])
-        x = self.ln_f(x)
-        logits = F.linear(x, self.embed.wte.weight)  # tied head: [B, T, C] -> [B, T, vocab]
+    def forward(self, ids, targets=None, *, kv_cache=NO_CACHE):  # [ch7: kv_cache, n_past]
+        """ids [B, T] -> logits [B, T, vocab_size], and the mean loss given targets [B, T]."""
+        # ids' values are checked outside training only: train() checked its data once, and
+        # reading them every step would make a GPU wait
+        n_past = len(kv_cache)  # [ch7] the new tokens follow the cached positions
+        check_kv_cache(kv_cache, self.config)  # [ch7]
+        check_id_batch(ids, self.config, n_past=n_past, values=not self.training)
+        x = self.drop(self.embed(ids, n_past))  # [B, T, C]
+        for block in self.blocks:
+            x = block(x, kv_cache)  # [B, T, C]
+        logits = F.linear(self.ln_f(x), self.embed.wte.weight)  # tied head: [B, T, vocab_size]
         if targets is None:
             return logits
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
-        return logits, loss
+        return logits, F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
     @classmethod
     def from_params(cls, config: GPTConfig, params: dict, device=None) -> "GPT":
         """A GPT holding the NumPy parameters ``params`` (GPT-2 layout), on ``device``."""
-        from .device import pick_device
-        from .weights import params_to_torch_state
+        return cls(config).set_params(params).to(device or pick_device()).eval()
 
-        state = params_to_torch_state(params, config)
-        model = cls(config).to(state["embed.wte.weight"].dtype)  # float32, or float64 params' own
-        model.load_state_dict(state)
-        return model.to(device or pick_device()).eval()
+    def set_params(self, params: dict) -> "GPT":
+        """Put NumPy parameters (GPT-2 layout) into this model, in their precision."""
+        check_params(params, self.config)
+        modules = {"embed": {"wte": params["wte"], "wpe": params["wpe"]},  # self.embed holds them
+                   "blocks": params["blocks"], "ln_f": params["ln_f"]}
+        return load_params(self, modules)
 
     def to_params(self) -> dict:
-        """This model's parameters as NumPy arrays in GPT-2's layout (what ``from_params`` reads)."""
-        from .weights import torch_state_to_params
-
+        """This model's parameters as NumPy arrays in GPT-2's layout (as ``from_params`` reads)."""
         return torch_state_to_params(self.state_dict(), self.config)
 
     def num_params(self) -> int:

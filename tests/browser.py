@@ -14,12 +14,20 @@
   a page that needs the network fails here the way it would offline.
 * ``require_chromium`` skips the calling test, saying what is missing, when the browser, its driver
   or selenium is not installed (``apt-get install chromium chromium-driver``; selenium from PyPI).
+* ``html_pages``, ``wait_until_loaded``, ``set_viewport`` and ``page_weight``: the pages of a built
+  book, waiting for a page's scripts and MathJax, emulating a phone or a desktop window, and the
+  bytes a page transfers with an empty cache.
+
+Run as a script, it weighs every page of a built book, offline, with an empty cache:
+
+    .venv/bin/python tests/browser.py weigh _build/html
 
 This module is a helper, not a test file (pytest collects only ``test_*.py``).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import http.server
@@ -29,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import yaml
@@ -65,22 +74,28 @@ def require_chromium() -> None:
 # --- building the book ------------------------------------------------------------------------
 
 
+def toc_files(toc_path: Path) -> list[str]:
+    """The pages a table of contents lists, root first, as paths without suffix ("chapters/03_attention")."""
+    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    files = [toc["root"]] if toc.get("root") else []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(str(node["file"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return [f.removesuffix(".ipynb").removesuffix(".md") for f in files]
+
+
 def toc_lists(toc_path: Path, file: str) -> bool:
     """Whether the table of contents at ``toc_path`` has an entry ``file`` (e.g. "chapters/03_attention")."""
-    if not toc_path.exists():
-        return False
-
-    def walk(node) -> bool:
-        if isinstance(node, dict):
-            if str(node.get("file", "")).removesuffix(".ipynb").removesuffix(".md") == file:
-                return True
-            return any(walk(v) for v in node.values())
-        if isinstance(node, list):
-            return any(walk(v) for v in node)
-        return False
-
-    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
-    return toc.get("root") == file or walk(toc)
+    return toc_path.exists() and file in toc_files(toc_path)
 
 
 def write_toc(path: Path, chapters: list[str], root: str = "book/intro") -> Path:
@@ -213,3 +228,100 @@ def console_messages(driver) -> list[dict]:
 def severe_console_errors(messages: list[dict]) -> list[str]:
     """The messages at level SEVERE (JavaScript errors, failed loads), as text."""
     return [m["message"] for m in messages if m.get("level") == "SEVERE"]
+
+
+# --- reading pages ----------------------------------------------------------------------------
+
+
+def html_pages(html_dir: Path) -> list[str]:
+    """Every HTML page of a built book, as paths relative to the html folder."""
+    skip = ("_static", "_sources", "_images")
+    return sorted(
+        p.relative_to(html_dir).as_posix()
+        for p in Path(html_dir).rglob("*.html")
+        if p.relative_to(html_dir).parts[0] not in skip
+    )
+
+
+PAGE_LOAD_WAIT = 20  # seconds for a page's scripts (MathJax, widgets) to settle
+
+
+def wait_until_loaded(driver, seconds: float = PAGE_LOAD_WAIT) -> None:
+    """Wait for the page, then for MathJax to typeset it (when the page loads MathJax)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done = driver.execute_script("""
+            if (document.readyState !== 'complete') return false;
+            if (!document.querySelector('script[src*="mathjax" i]')) return true;
+            // A deferred script has run by now: no MathJax.startup means it failed to load,
+            // and the console says why.
+            if (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) return true;
+            if (!window.__typesetWatched) {
+                window.__typesetWatched = true;
+                MathJax.startup.promise.then(() => { window.__typeset = true; });
+            }
+            return !!window.__typeset;
+        """)
+        if done:
+            return
+        time.sleep(0.2)
+
+
+PHONE = (390, 844)  # CSS pixels of a common phone
+DESKTOP = (1280, 900)
+
+
+def set_viewport(driver, size: tuple[int, int]) -> None:
+    """Lay pages out as on a screen ``size`` (CSS pixels) wide and high; a phone below 500 px."""
+    width, height = size
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500})
+
+
+def page_weight(driver, url: str) -> dict:
+    """Load ``url`` with the browser cache off; the bytes it transferred (document and every
+    resource it fetched, headers included) and the largest resources.
+
+    The local server does not compress, so these are uncompressed sizes.
+    """
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+    driver.get(url)
+    wait_until_loaded(driver)
+    time.sleep(0.5)  # fonts and images that start loading once the layout is known
+    entries = driver.execute_script("""
+        return [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
+            .map(e => [e.name, e.transferSize]);
+    """)
+    return {"bytes": sum(size for _, size in entries),
+            "largest": sorted(entries, key=lambda e: -e[1])[:5]}
+
+
+def _weigh(html_dir: Path) -> None:
+    with serve(html_dir) as base_url, chromium() as driver:
+        total = 0
+        pages = html_pages(html_dir)
+        for page in pages:
+            weight = page_weight(driver, f"{base_url}/{page}")
+            total += weight["bytes"]
+            largest = ", ".join(f"{name.rsplit('/', 1)[-1].split('?')[0]} {size / 1e3:.0f} kB"
+                                for name, size in weight["largest"][:3])
+            print(f"{page:40s} {weight['bytes'] / 1e3:8.0f} kB   largest: {largest}")
+        print(f"{'mean over ' + str(len(pages)) + ' pages':40s} {total / len(pages) / 1e3:8.0f} kB")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Look at a built book in headless Chromium.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    weigh = commands.add_parser("weigh", help="bytes each page transfers, offline, with an empty cache")
+    weigh.add_argument("html_dir", type=Path, nargs="?", default=REPO / "_build" / "html")
+    args = parser.parse_args(argv)
+    reason = missing_browser()
+    if reason:
+        sys.exit(reason)
+    if args.command == "weigh":
+        _weigh(args.html_dir)
+
+
+if __name__ == "__main__":
+    main()

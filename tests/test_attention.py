@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from gptlib.attention import (
-    CausalSelfAttention, attention, attention_backward, attention_maps, attention_weights, causal_mask,
+    CausalSelfAttention, attention, attention_backward, attention_weights, causal_mask,
     merge_heads, mha, mha_backward, mha_weights, softmax, softmax_backward, split_heads,
 )
+from gptlib.model import attention_maps
 
 FP64 = dict(rtol=1e-4, atol=1e-10)
 FP32 = dict(rtol=1e-4, atol=1e-5)
@@ -53,15 +54,12 @@ def attn_params(rng, n_embd, dtype, scale=0.3):
 
 
 def torch_attention_module(c_attn, c_proj, n_head, dtype=torch.float32):
-    """gptlib's CausalSelfAttention holding the same GPT-2-layout weights (nn.Linear wants [out, in])."""
-    n_embd = c_attn["w"].shape[0]
-    module = CausalSelfAttention(n_embd, n_head).to(dtype)
-    state = {
-        f"{name}.{key}": torch.as_tensor(np.ascontiguousarray(layer["w"].T if key == "weight" else layer["b"]))
-        for name, layer in (("c_attn", c_attn), ("c_proj", c_proj))
-        for key in ("weight", "bias")
-    }
-    module.load_state_dict(state)
+    """gptlib's CausalSelfAttention holding the same GPT-2-layout weights, in ``dtype``."""
+    numpy_dtype = np.float64 if dtype == torch.float64 else np.float32
+    as_dtype = {name: {k: v.astype(numpy_dtype) for k, v in layer.items()}
+                for name, layer in (("c_attn", c_attn), ("c_proj", c_proj))}
+    module = CausalSelfAttention.from_params(as_dtype["c_attn"], as_dtype["c_proj"], n_head)
+    assert next(module.parameters()).dtype == dtype
     return module.eval()
 
 
@@ -107,11 +105,6 @@ def test_softmax_backward_matches_autograd(shape, dtype, tol):
     np.testing.assert_allclose(dx, dx_ref, **tol)
 
 
-def test_softmax_backward_refuses_mismatched_shapes():
-    with pytest.raises(ValueError, match="shape"):
-        softmax_backward(np.zeros((2, 3)), np.zeros((3, 2)))
-
-
 # --- the mask ----------------------------------------------------------------------------------
 
 
@@ -121,32 +114,6 @@ def test_causal_mask_never_hides_a_whole_row(n):
     assert mask.dtype == bool and mask.shape == (n, n)
     assert mask.any(axis=-1).all() and np.diag(mask).all()
     assert not mask[np.triu_indices(n, k=1)].any()  # no query sees a later key
-
-
-def test_a_fully_masked_row_is_refused_rather_than_nan():
-    q = k = v = np.ones((3, 4))
-    mask = causal_mask(3)
-    mask[1] = False
-    with pytest.raises(ValueError, match="row 1 of the mask hides every key"):
-        attention(q, k, v, mask)
-
-
-@pytest.mark.parametrize(
-    "mask, problem", [(np.ones((3, 4), bool), "shape"), (np.ones((3, 3)), "booleans"), (np.ones((2, 3), bool), "shape")]
-)
-def test_attention_refuses_bad_masks(mask, problem):
-    q = k = v = np.ones((3, 4))
-    with pytest.raises(ValueError, match=problem):
-        attention(q, k, v, mask)
-
-
-def test_attention_refuses_mismatched_q_k_v():
-    with pytest.raises(ValueError, match="d_k"):
-        attention(np.ones((3, 4)), np.ones((3, 5)), np.ones((3, 4)), causal_mask(3))
-    with pytest.raises(ValueError, match="one row per key"):
-        attention(np.ones((3, 4)), np.ones((3, 4)), np.ones((2, 4)), causal_mask(3))
-    with pytest.raises(ValueError, match="d_out has shape"):
-        attention_backward(np.ones((3, 5)), np.ones((3, 4)), np.ones((3, 4)), np.ones((3, 4)), causal_mask(3))
 
 
 # --- scaled dot-product attention ------------------------------------------------------------
@@ -225,8 +192,6 @@ def test_split_and_merge_heads_are_reshapes_and_inverses(n_seq, n_embd, n_head):
     np.testing.assert_array_equal(merge_heads(heads), x)
     batch = np.stack([x, -x])
     np.testing.assert_array_equal(split_heads(batch, n_head)[1], -heads)
-    with pytest.raises(ValueError, match="not divisible"):
-        split_heads(x, n_head + 1 if n_embd % (n_head + 1) else n_head + 2)
 
 
 @pytest.mark.parametrize("leading, n_seq, n_embd, n_head", MHA_SHAPES)

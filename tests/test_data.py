@@ -1,12 +1,10 @@
 """The download cache: sha256 checks, clear errors offline, atomic downloads."""
 
 import hashlib
-import io
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+import requests
 
 from gptlib import data
 
@@ -20,15 +18,28 @@ def cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def fake_remote(monkeypatch):
-    """A known file 'hello.txt' whose download serves ``served[0]``."""
+    """A known file 'hello.txt' whose download serves ``served[0]`` (and counts downloads)."""
     content = b"hello, world\n"
     monkeypatch.setitem(
         data.KNOWN_FILES, "hello.txt",
         data.RemoteFile("https://example.invalid/hello.txt", hashlib.sha256(content).hexdigest(), len(content)),
     )
-    served = [content]
-    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(served[0]))
+    served = Served([content])
+
+    def downloader(url, output_file, pooch):  # pooch's downloader interface
+        served.downloads.append(url)
+        Path(output_file).write_bytes(served[0])
+
+    monkeypatch.setattr(data, "DOWNLOADER", downloader)
     return served
+
+
+class Served(list):
+    """What the fake server sends (item 0), and the URLs it was asked for."""
+
+    def __init__(self, items):
+        super().__init__(items)
+        self.downloads = []
 
 
 def test_cache_folder_follows_the_environment(cache):
@@ -40,6 +51,7 @@ def test_download_is_checked_and_cached(cache, fake_remote):
     assert path == cache / "hello.txt" and path.read_bytes() == fake_remote[0]
     fake_remote[0] = b"something else"  # a second fetch must not download again
     assert data.fetch("hello.txt").read_bytes() == b"hello, world\n"
+    assert len(fake_remote.downloads) == 1
 
 
 def test_download_with_wrong_bytes_leaves_nothing(cache, fake_remote):
@@ -49,22 +61,24 @@ def test_download_with_wrong_bytes_leaves_nothing(cache, fake_remote):
     assert list(cache.iterdir()) == []
 
 
-def test_corrupt_cached_file_is_refused(cache, fake_remote):
+def test_corrupt_cached_file_is_downloaded_again_or_refused_offline(cache, fake_remote):
     (data.cache_dir() / "hello.txt").write_bytes(b"truncat")
     with pytest.raises(data.ChecksumError, match=r"hello\.txt is corrupt"):
-        data.fetch("hello.txt")
+        data.fetch("hello.txt", download=False)
+    assert data.fetch("hello.txt").read_bytes() == fake_remote[0]  # replaced by a checked copy
 
 
 def test_offline_error_says_which_file_and_how_to_provide_it(cache, monkeypatch):
-    def no_network(url, timeout):
-        raise urllib.error.URLError("Name or service not known")
+    def no_network(url, output_file, pooch):
+        raise requests.ConnectionError("Name or service not known")
 
-    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(data, "DOWNLOADER", no_network)
     with pytest.raises(data.MissingDataError) as err:
         data.fetch("tinyshakespeare.txt")
     message = str(err.value)
     assert "'tinyshakespeare.txt'" in message and str(cache / "tinyshakespeare.txt") in message
     assert data.KNOWN_FILES["tinyshakespeare.txt"].url in message and "GPTLIB_CACHE" in message
+    assert not (cache / "tinyshakespeare.txt").exists()
     with pytest.raises(data.MissingDataError, match="downloads are turned off"):
         data.fetch("gpt2.tiktoken", download=False)
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 import gptlib
 from conftest import hf_logits
-from gptlib.kvcache import KVCache, cache_length, empty_cache, gpt2_numpy_cached
+from gptlib.kvcache import KVCache, NumpyKVCache
+from gptlib.model import gpt2_numpy_cached
 
 TOL = 1e-5
 
@@ -31,13 +32,11 @@ def test_numpy_cache_in_pieces_matches_huggingface(small_checkpoint, small_model
     cuts = data.draw(st.lists(st.integers(1, max(1, n - 1)), max_size=4), label="cuts")
     expected = hf_logits(small_checkpoint[1], [ids])[0]  # [n, V]
 
-    cache, got = None, []
-    for piece in pieces(ids, cuts):
-        logits, cache = gpt2_numpy_cached(piece, params, config, cache)
-        got.append(logits)
+    cache = NumpyKVCache(config.n_layer)
+    got = [gpt2_numpy_cached(piece, params, config, cache) for piece in pieces(ids, cuts)]
     np.testing.assert_allclose(np.concatenate(got), expected, atol=1e-4, rtol=0)
     np.testing.assert_allclose(np.concatenate(got), gptlib.gpt2_numpy(ids, params, config), atol=TOL, rtol=0)
-    assert cache_length(cache) == n
+    assert len(cache) == n
 
 
 @settings(max_examples=20, deadline=None)
@@ -65,40 +64,40 @@ def test_torch_cache_in_pieces_matches_full_forward(small_checkpoint, small_mode
 def test_last_only_is_the_last_row(small_model):
     config, params = small_model
     ids = [5, 9, 2, 7]
-    every, _ = gpt2_numpy_cached(ids, params, config)
-    last, _ = gpt2_numpy_cached(ids, params, config, last_only=True)
+    every = gpt2_numpy_cached(ids, params, config, NumpyKVCache(config.n_layer))
+    last = gpt2_numpy_cached(ids, params, config, NumpyKVCache(config.n_layer), last_only=True)
     assert last.shape == (1, config.vocab_size)
     np.testing.assert_allclose(last[0], every[-1], atol=TOL, rtol=0)
 
 
-def test_numpy_cache_is_not_changed_in_place(small_model):
+def test_a_forward_pass_without_cache_keeps_nothing(small_model):
+    """The ordinary pass hands attention the empty NO_CACHE: nothing is stored between calls."""
     config, params = small_model
-    _, cache = gpt2_numpy_cached([1, 2, 3], params, config)
-    before = [dict(layer) for layer in cache]
-    _, longer = gpt2_numpy_cached([4], params, config, cache)
-    assert cache_length(cache) == 3 and cache_length(longer) == 4
-    for old, now in zip(before, cache):
-        assert old["k"] is now["k"] and old["v"] is now["v"]
+    first = gptlib.gpt2_numpy([1, 2, 3], params, config)
+    np.testing.assert_array_equal(gptlib.gpt2_numpy([1, 2, 3], params, config), first)
+    assert "kv_cache" not in params["blocks"][0]["attn"]  # with_cache never touches params
 
 
 def test_numpy_model_method_matches_function(small_model):
     config, params = small_model
     model = gptlib.NumpyGPT(config, params)
-    a, cache_a = model.forward_cached([3, 1, 4])
-    b, cache_b = gpt2_numpy_cached([3, 1, 4], params, config)
+    cache_a, cache_b = model.new_cache(), NumpyKVCache(config.n_layer)
+    a = model.forward_cached([3, 1, 4], cache_a)
+    b = gpt2_numpy_cached([3, 1, 4], params, config, cache_b)
     np.testing.assert_array_equal(a, b)
-    assert cache_length(cache_a) == cache_length(cache_b) == 3
+    assert len(cache_a) == len(cache_b) == 3
 
 
 def test_cache_overflow_and_mismatch_are_refused(small_model):
     config, params = small_model
-    _, cache = gpt2_numpy_cached(list(range(config.n_ctx)), params, config)
+    cache = NumpyKVCache(config.n_layer)
+    gpt2_numpy_cached(list(range(config.n_ctx)), params, config, cache)
     with pytest.raises(ValueError, match="n_ctx"):
         gpt2_numpy_cached([1], params, config, cache)
-    with pytest.raises(ValueError, match="layers"):
-        gpt2_numpy_cached([1], params, config, empty_cache(config)[:1])
     with pytest.raises(ValueError, match="out of range"):
-        gpt2_numpy_cached([config.vocab_size], params, config)
+        gpt2_numpy_cached([config.vocab_size], params, config, NumpyKVCache(config.n_layer))
+    with pytest.raises(ValueError, match="layers"):
+        gpt2_numpy_cached([1], params, config, NumpyKVCache(config.n_layer - 1))
 
     model = gptlib.GPT.from_params(config, params, device="cpu")
     torch_cache = KVCache(config.n_layer)

@@ -129,11 +129,3 @@ def test_backward_matches_autograd_for_any_rows(n, n_seq, offset, log_scale, see
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-4, atol=1e-8)
     np.testing.assert_allclose(grads["g"], dg_ref, rtol=1e-4, atol=1e-8)
     np.testing.assert_allclose(grads["b"], db_ref, rtol=1e-4, atol=1e-8)
-
-
-def test_bad_input_is_refused_clearly():
-    x = np.zeros((2, 4))
-    with pytest.raises(ValueError, match="g and b must have shape"):
-        layer_norm(x, np.ones(3), np.zeros(3))
-    with pytest.raises(ValueError, match="d_out has shape"):
-        layer_norm_backward(np.zeros((2, 3)), x, np.ones(4), np.zeros(4))

@@ -92,3 +92,21 @@ def test_torch_model_round_trips_params(small_model):
     assert a.keys() == b.keys()
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_logit_lens_reads_huggingfaces_hidden_states(small_checkpoint, small_model):
+    """Entry i of the lens is GPT-2's own head (ln_f, then wte) applied to HF's hidden state i;
+    the last entry is the model's output (HF's last hidden state already went through ln_f)."""
+    hf_model = small_checkpoint[1]
+    config, params = small_model
+    ids = np.array([3, 1, 4, 1, 5, 9, 2, 6])
+    with torch.no_grad():
+        out = hf_model(torch.as_tensor(ids[None]), output_hidden_states=True)
+        head = hf_model.transformer.ln_f, hf_model.lm_head
+        expected = [head[1](head[0](h[0])).numpy() for h in out.hidden_states[:-1]]
+    expected.append(out.logits[0].numpy())
+    lens = gptlib.logit_lens(ids, params, config)
+    assert lens.shape == (config.n_layer + 1, len(ids), config.vocab_size)
+    np.testing.assert_allclose(lens, np.stack(expected), atol=TOLERANCE, rtol=0)
+    with pytest.raises(ValueError, match="out of range"):
+        gptlib.logit_lens([config.vocab_size], params, config)

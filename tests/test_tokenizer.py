@@ -1,11 +1,7 @@
 """The tokenizer against references nobody here wrote: tiktoken's encoder (GPT-2's real ranks, and
 tokenizers trained here turned into tiktoken Encodings), and the straightforward BPE trainer."""
 
-import html
 import json
-import re
-import shutil
-import subprocess
 
 import pytest
 import tiktoken
@@ -13,16 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tiktoken.load import load_tiktoken_bpe
 
-from gptlib.data import fetch
+from gptlib.bpe import ENDOFTEXT, GPT4_PATTERN, count_pairs, merge, train_bpe_slowly
+from gptlib.data import SHAKESPEARE_GPT, fetch
 from gptlib.tokenizer import (
-    ENDOFTEXT,
-    GPT4_PATTERN,
-    BPETokenizer,
-    count_pairs,
-    gpt2_tokenizer,
-    merge,
-    shakespeare_tokenizer,
-    train_bpe_slowly,
+    BPETokenizer, CharTokenizer, gpt2_tokenizer, load_tokenizer, shakespeare_tokenizer,
 )
 
 # GPT-2's pattern as OpenAI's original encoder.py wrote it (not the rewritten one gptlib uses).
@@ -235,31 +225,49 @@ def test_training_stops_when_nothing_is_left_to_merge():
 
 
 def test_save_load_round_trip(tmp_path, trained):
-    path = trained.save(tmp_path / "tok.txt")
-    loaded = BPETokenizer.load(path)
+    trained.save(tmp_path)
+    loaded = load_tokenizer(tmp_path)
     assert loaded.ranks == trained.ranks
     assert loaded.merges == trained.merges
     assert loaded.special_tokens == trained.special_tokens
     assert loaded.pattern == trained.pattern
     text = "Before we proceed, 😀 naïve\r\n"
     assert loaded.encode(text) == trained.encode(text)
-    assert not list(tmp_path.glob(".*part"))  # no temporary file left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokenizer.json", "tokenizer.tiktoken"]
 
 
-def test_saved_file_is_readable_text(tmp_path, trained):
-    content = trained.save(tmp_path / "tok.txt").read_text(encoding="utf-8")
-    assert content.isascii()
-    assert '\n32 " "\n' in content
-    assert '\n10 "\\x0a"\n' in content
-    b = trained.vocab[256]
-    assert re.search(rf'\n256 "{re.escape(b.decode())}" \d+ \d+\n', content)
+def test_saved_ranks_are_tiktokens_own_format(tmp_path, trained):
+    """tiktoken's loader reads the file, and its Encoding then encodes like the tokenizer."""
+    trained.save(tmp_path)
+    ranks = load_tiktoken_bpe(str(tmp_path / "tokenizer.tiktoken"))
+    assert ranks == trained.ranks
+    info = json.loads((tmp_path / "tokenizer.json").read_text())
+    assert info == {"type": "bpe", "pattern": "gpt2", "special_tokens": {ENDOFTEXT: 399}}
+    enc = tiktoken.Encoding("saved", pat_str=trained.pattern, mergeable_ranks=ranks,
+                            special_tokens=info["special_tokens"])
+    assert enc.encode(SAMPLE, allowed_special="all") == trained.encode(SAMPLE, allowed_special="all")
+
+
+@given(text=st.text(min_size=1, max_size=40))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_char_tokenizer_round_trips_through_its_files(tmp_path_factory, text):
+    folder = tmp_path_factory.mktemp("char")
+    CharTokenizer.from_text(text).save(folder)
+    loaded = load_tokenizer(folder)
+    assert isinstance(loaded, CharTokenizer) and loaded.decode(loaded.encode(text)) == text
+    assert loaded.chars == CharTokenizer.from_text(text).chars
 
 
 def test_load_refuses_other_files(tmp_path):
-    bad = tmp_path / "bad.txt"
-    bad.write_text("hello\n")
-    with pytest.raises(ValueError, match="not a gptlib tokenizer file"):
-        BPETokenizer.load(bad)
+    with pytest.raises(FileNotFoundError, match="tokenizer.json does not exist"):
+        load_tokenizer(tmp_path)
+    (tmp_path / "tokenizer.json").write_text('{"type": "words"}')
+    (tmp_path / "tokenizer.tiktoken").write_text("not base64 at all\n")
+    with pytest.raises(ValueError, match="line 1"):
+        load_tokenizer(tmp_path)
+    (tmp_path / "tokenizer.tiktoken").write_text("YQ== 0\n")
+    with pytest.raises(ValueError, match="unknown tokenizer type 'words'"):
+        load_tokenizer(tmp_path)
 
 
 def test_shakespeare_tokenizer_is_shipped():
@@ -270,6 +278,8 @@ def test_shakespeare_tokenizer_is_shipped():
     assert tok.decode(ids) == text
     assert len(ids) < len(text) / 2  # it compresses Shakespeare at least 2x
     assert tok.encode(text) == as_tiktoken(tok).encode(text)
+    # the project's model folder holds it, in tiktoken's own file format
+    assert load_tiktoken_bpe(str(SHAKESPEARE_GPT / "tokenizer.tiktoken")) == tok.ranks
 
 
 # --- bad input -----------------------------------------------------------------------------------
@@ -324,40 +334,8 @@ def test_count_pairs_and_merge():
     assert merge([], (1, 2), 3) == []
 
 
-# --- the token viewer ----------------------------------------------------------------------------
-
-
-def test_token_viewer_is_deterministic_and_complete(gpt2, trained):
-    from gptlib.widgets.tokens import token_viewer
-
-    text = "Hello 😀 world<|endoftext|>"
-    a = token_viewer(text, {"GPT-2": gpt2, "small": trained})
-    b = token_viewer(text, {"GPT-2": gpt2, "small": trained})
-    assert a.html == b.html
-    assert "0x" not in repr(a)
-    payload = json.loads(re.search(r"var data = (.*);\n", a.html).group(1).replace("<\\/", "</"))
-    gpt2_ids = [t[0] for t in payload["rows"][0]["tokens"]]
-    assert gpt2_ids == gpt2.encode(text, allowed_special="all")
-    assert payload["live"]["name"] == "small"  # GPT-2 is too large to tokenize in the browser
-
-
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs headless chromium")
-def test_token_viewer_javascript_tokenizes_like_python(tmp_path):
-    from gptlib.widgets.tokens import token_viewer
-
-    tok = shakespeare_tokenizer()
-    texts = ["To be, or not to be: that is the question.", "  hi\n\n\tthere  ", "I'm 12345 naïve 😀 你好"]
-    widget = token_viewer(texts[0], tok)
-    probe = (
-        "<pre id='out'></pre><script>var r = document.querySelector('.gptlib-tokens');"
-        f"document.getElementById('out').textContent = JSON.stringify({json.dumps(texts)}"
-        ".map(function (t) { return r.__gptlibEncode(t); }));</script>"
-    )
-    page = tmp_path / "w.html"
-    page.write_text(f"<html><meta charset='utf-8'><body>{widget.html}{probe}</body></html>", encoding="utf-8")
-    out = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
-    ).stdout
-    got = json.loads(html.unescape(re.search(r'<pre id="out">(.*?)</pre>', out, re.S).group(1)))
-    assert got == [tok.encode(t) for t in texts]
+def test_folders_of_earlier_versions_still_load(tmp_path):
+    (tmp_path / "tokenizer.json").write_text('{"type": "char", "chars": "\\nab"}')
+    assert load_tokenizer(tmp_path).decode([2, 1, 0]) == "ba\n"
+    (tmp_path / "tokenizer.json").write_text('{"type": "bpe"}')  # meant chapter 1's tokenizer
+    assert load_tokenizer(tmp_path).ranks == shakespeare_tokenizer().ranks
