@@ -22,8 +22,10 @@ import torch
 from torch import nn
 
 from .config import GPTConfig
+from .data import SHAKESPEARE_GPT
+from .kvcache import NO_CACHE
 from .model import GPT
-from .training import SHAKESPEARE_MODEL, TrainConfig, prepare_data, train
+from .training import TrainConfig, prepare_data, train
 
 NORMS = ("pre", "post", "none")
 
@@ -62,8 +64,8 @@ class VariantBlock(nn.Module):
             head_size = block.attn.c_proj.in_features // block.attn.n_head
             self.attn.c_attn.register_forward_hook(partial(_unscale_queries, math.sqrt(head_size)))
 
-    def forward(self, x, kv_cache=None):
-        if kv_cache is not None:
+    def forward(self, x, kv_cache=NO_CACHE):
+        if kv_cache is not NO_CACHE:
             raise ValueError("the experiments' variants train and evaluate without a KV cache")
         for norm, layer in ((self.ln_1, self.attn), (self.ln_2, self.mlp)):
             if layer is not None:
@@ -178,7 +180,7 @@ def compare(variants: dict, cfg: TrainConfig, text: str | None = None) -> dict:
     return {name: train_variant(name, variant, cfg, text) for name, variant in variants.items()}
 
 
-def shipped_run(folder=SHAKESPEARE_MODEL) -> Run:
+def shipped_run(folder=SHAKESPEARE_GPT) -> Run:
     """The project's own model (the ``shakespeare-bpe`` preset, trained off-page) as a ``Run``,
     from the metrics.json its training wrote, with its validation split's characters per token."""
     metrics = json.loads((folder / "metrics.json").read_text())
