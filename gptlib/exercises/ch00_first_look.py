@@ -19,7 +19,7 @@ from ..generation import generate
 from ..model import GPT, NumpyGPT, gpt2_numpy
 from ..tokenizer import shakespeare_tokenizer
 from ..training import encode_corpus
-from ..weights import load_gpt2, param_table, unflatten_params
+from ..weights import flatten_params, load_gpt2, param_table, unflatten_params
 from . import Case, Exercise, Explanation, Mistake, Prediction, describe
 
 # --- the next tokens, from the logits ---------------------------------------------------------
@@ -147,7 +147,9 @@ def _compare_ids(expected, got) -> str | None:
     if isinstance(expected, int):
         if not isinstance(got, (int, np.integer)) or isinstance(got, bool):
             return f"expected a token id (an int), got {describe(got)}"
-        return None if int(got) == expected else f"your token id, {int(got)}, is not the greedy choice"
+        if int(got) == expected:
+            return None
+        return f"your token id, {int(got)}, is not the greedy choice"
     if not isinstance(got, list):
         return f"expected a list of token ids, got {describe(got)}"
     if len(got) != len(expected):
@@ -166,11 +168,10 @@ PROMPT = "To be, or not to be"
 
 
 def _book_model_float64():
+    """The book's trained model in float64: the same numbers on every CPU."""
     config, params = load_gpt2("shakespeare")
-    as64 = lambda node: ({k: as64(v) for k, v in node.items()} if isinstance(node, dict)  # noqa: E731
-                         else [as64(v) for v in node] if isinstance(node, list)
-                         else np.asarray(node, dtype=np.float64))
-    return config, as64(params)
+    flat = flatten_params(params)
+    return config, unflatten_params({name: a.astype(np.float64) for name, a in flat.items()})
 
 
 def _change_the_last_token():
@@ -183,9 +184,9 @@ def _change_the_last_token():
     happened = {0: "no row", 1: "only the last row"}.get(int(moved.sum()), "every row")
     if int(moved.sum()) == 1 and not moved[-1]:
         happened = "every row"  # one row moved, but not the last: none of the options
-    report = (f"changing the last of {len(ids)} tokens (' be' -> ' me') changed "
-              f"{int(moved.sum())} row(s) of the logits; the first {int((~moved).sum())} are "
-              f"unchanged (within 1e-9).")
+    # The check prints "... the experiment agrees:" first: the report starts on its own line.
+    report = (f"\n' be' -> ' me' changed {int(moved.sum())} of the {len(ids)} rows of the logits; "
+              f"the other {int((~moved).sum())} stayed the same (within 1e-9).")
     return happened, report
 
 
@@ -195,7 +196,8 @@ def _shuffled_loss():
     text = load_text("tinyshakespeare.txt")
     _, val = encode_corpus(text, shakespeare_tokenizer())  # the held-out last tenth, as token ids
     T = config.n_ctx
-    windows = torch.as_tensor(val[: (len(val) // (T + 1)) * (T + 1)].reshape(-1, T + 1))
+    # The first 64 windows (8,192 held-out tokens): two decimals of the loss, in seconds.
+    windows = torch.as_tensor(val[: 64 * (T + 1)].reshape(-1, T + 1))
     shuffled = windows[:, torch.randperm(T + 1, generator=torch.Generator().manual_seed(0))]
     with torch.no_grad():
         in_order = float(model(windows[:, :-1], windows[:, 1:])[1])
@@ -207,8 +209,8 @@ def _shuffled_loss():
         happened = "higher, but below a uniform guess"
     else:
         happened = "higher than a uniform guess"
-    report = (f"held-out loss in order {in_order:.2f}, with each window's tokens shuffled "
-              f"{mixed:.2f}, a uniform guess ln {config.vocab_size} = {uniform:.2f} nats per token.")
+    report = (f"\nheld-out loss in order {in_order:.2f} nats per token, shuffled {mixed:.2f}, "
+              f"a uniform guess (ln {config.vocab_size}) {uniform:.2f}.")
     return happened, report
 
 
@@ -219,16 +221,20 @@ EXERCISES = {
         reference=_top_next_tokens,
         compare=_compare_pairs,
         cases=[
-            Case((np.array([[0.0, 1.0, 2.0], [3.0, 1.0, 2.0]]), 2), "logits [[0, 1, 2], [3, 1, 2]], k = 2"),
-            Case((np.array([[1000.0, 0.0, -1000.0]]), 3), "logits of +-1000 (does your softmax overflow?)"),
+            Case((np.array([[0.0, 1.0, 2.0], [3.0, 1.0, 2.0]]), 2),
+                 "logits [[0, 1, 2], [3, 1, 2]], k = 2"),
+            Case((np.array([[1000.0, 0.0, -1000.0]]), 3),
+                 "logits of +-1000 (does your softmax overflow?)"),
         ],
         generate=_logit_cases, n_generated=8,
         mistakes=[
             Mistake(_first_row, "Which row predicts the token after the last one?"),
-            Mistake(_raw_scores, "The logits are scores, not probabilities: a softmax turns them into "
+            Mistake(_raw_scores, "The logits are scores, not probabilities: a softmax turns them "
+                                 "into "
                                  "probabilities."),
             Mistake(_least_likely_first, "The list starts with the most likely token."),
-            Mistake(_softmax_over_positions, "A softmax over which axis gives a distribution over the "
+            Mistake(_softmax_over_positions, "A softmax over which axis gives a distribution "
+                                             "over the "
                                              "vocabulary?"),
         ],
     ),
@@ -241,7 +247,8 @@ EXERCISES = {
         generate=_greedy_cases, n_generated=8,
         mistakes=[
             Mistake(_greedy_first_row, "Which row of the logits predicts the next token?"),
-            Mistake(_greedy_without_appending, "Each new token must be appended before the model is "
+            Mistake(_greedy_without_appending, "Each new token must be appended before the "
+                                               "model is "
                                                "asked again."),
             Mistake(_greedy_whole_sequence, "Return only the new ids, not the prompt."),
         ],
@@ -254,7 +261,8 @@ EXERCISES = {
         cases=[],
         generate=_next_token_cases, n_generated=10,
         mistakes=[
-            Mistake(buggy_next_token, "This still behaves like the given code: over which axis do the "
+            Mistake(buggy_next_token, "This still behaves like the given code: over which axis "
+                                      "do the "
                                       "probabilities of one prediction add up to 1?"),
             Mistake(_next_from_first_row, "Which row of the logits predicts the next token?"),
         ],
