@@ -4,9 +4,9 @@ from collections import Counter
 
 import pytest
 
-from gptlib.exercises import check
-from gptlib.exercises.ch01_tokenization import BC_FIRST_RANKS, EXERCISES
-from gptlib.tokenizer import pretokenize
+from gptlib.exercises import check, evaluate
+from gptlib.exercises.ch01_tokenization import BC_FIRST_RANKS, EXERCISES, buggy_encode
+from gptlib.tokenizer import pretokenize, shakespeare_tokenizer
 
 
 # --- the solutions written in the chapter (same approach, not gptlib's code) ---------------------
@@ -169,3 +169,50 @@ def test_not_implemented_is_reported():
 
     r = check("ch01.count_pairs", todo, quiet=True)
     assert not r and "not implemented yet" in r.message
+
+
+# --- beyond the chapter: streaming decode, the tokenizer bug, the prediction ---------------------
+
+@pytest.mark.parametrize("name", ["stream_decode", "fix_encode"])
+def test_beyond_the_chapter_mistakes_fail_naming_their_idea(name):
+    ideas = [mistake.idea for mistake in EXERCISES[name].mistakes]
+    for mistake in EXERCISES[name].mistakes:
+        result = evaluate(f"ch01.{name}", mistake.function)
+        assert not result and result.message.startswith("✗"), mistake.idea
+        assert any(idea in result.message for idea in ideas), result.message
+
+
+def test_the_buggy_encoder_loses_the_whitespace():
+    tokenizer = shakespeare_tokenizer()
+    ids = buggy_encode("to be", tokenizer.ranks)
+    assert tokenizer.decode(ids) == "tobe"  # the bug the reader is asked to find
+    result = evaluate("ch01.fix_encode", buggy_encode)
+    assert not result and "still behaves like the given code" in result.message
+
+
+def test_stream_reference_holds_back_exactly_an_unfinished_character():
+    """Python's incremental decoder (the reference): text + pending bytes is the prefix's bytes,
+    and the text never contains a replacement character for these valid texts."""
+    stream = EXERCISES["stream_decode"].reference
+    tokenizer = shakespeare_tokenizer()
+    for text in ["héllo 世界 😀", "🎉🎉", "naïve"]:
+        ids = tokenizer.encode_ordinary(text)
+        for cut in range(len(ids) + 1):
+            shown, pending = stream(ids[:cut], tokenizer.vocab)
+            assert shown.encode("utf-8") + pending == b"".join(tokenizer.vocab[i] for i in ids[:cut])
+            assert "\ufffd" not in shown and len(pending) < 4
+            assert text.startswith(shown)
+
+
+def test_stream_decode_wrong_types_are_reported():
+    result = evaluate("ch01.stream_decode", lambda ids, vocab: "text")
+    assert not result and "expected a tuple" in result.message
+    result = evaluate("ch01.stream_decode", lambda ids, vocab: ("", ""))
+    assert not result and "a bytes object" in result.message
+
+
+def test_the_prediction_refuses_other_options_and_reports_the_counts():
+    assert "choose one of" in evaluate("ch01.gpt2_or_shakespeare", "GPT-2's").message
+    result = evaluate("ch01.gpt2_or_shakespeare", "Shakespeare's own")
+    assert not result and "the experiment disagrees" in result.message
+    assert "tokens with its own tokenizer" in result.message
