@@ -21,7 +21,6 @@ import time
 import torch
 
 from gptlib import experiments
-from gptlib.experiments import Claim
 
 EXPERIMENTS = ["POSITIONS", "SCALE", "NORM_PLACEMENT", "ABLATIONS", "TOKENIZERS"]
 
@@ -53,7 +52,7 @@ def main() -> None:
                     verdict = "holds: " + claim.check(runs)
                 except AssertionError as failed:
                     verdict = f"FAILS: {failed}"
-                a, b = (claim.worse, claim.better) if isinstance(claim, Claim) else (claim.first, claim.second)
+                a, b = claim.pair
                 gap = getattr(runs[a], claim.metric) - getattr(runs[b], claim.metric)
                 gaps.setdefault(claim, []).append(gap)
                 print(f"  {a} minus {b}: {gap:.3f}; {verdict}")

@@ -228,7 +228,6 @@ def test_an_experiment_runs_each_variant_with_its_changes():
 def test_the_chapters_experiments_name_their_own_runs_and_run_in_float64(name):
     exp = getattr(experiments, name)
     for claim in exp.claims:
-        names = {claim.worse, claim.better} if isinstance(claim, Claim) else {claim.first, claim.second}
-        assert names <= exp.variants.keys()
+        assert set(claim.pair) <= exp.variants.keys()
     assert exp.changes.keys() <= exp.variants.keys()
     assert exp.cfg.dtype == "float64" and exp.cfg.validate()
