@@ -91,19 +91,32 @@ def _random_model(rng, n_ctx=16):
 
 
 def _greedy_cases(rng):
-    config, params = _random_model(rng)
-    n_new = int(rng.integers(1, 7))
-    n_prompt = int(rng.integers(1, config.n_ctx - n_new + 1))
-    ids = [int(i) for i in rng.integers(0, config.vocab_size, size=n_prompt)]
-    what = f"a random {config.n_layer}-layer GPT, a prompt of {n_prompt} ids"
-    return [Case((ids, params, config, n_new), f"{what}, {n_new} new tokens")]
+    # A model and prompt where the usual mistakes give different answers from the right one and
+    # from each other: the first and last rows predict different tokens (reading the wrong row),
+    # and the greedy continuation is not one token repeated (forgetting to append).
+    for _ in range(200):
+        config, params = _random_model(rng)
+        n_new = int(rng.integers(3, 7))
+        n_prompt = int(rng.integers(2, config.n_ctx - n_new + 1))
+        ids = [int(i) for i in rng.integers(0, config.vocab_size, size=n_prompt)]
+        logits = gpt2_numpy(ids, params, config)
+        if np.argmax(logits[0]) != np.argmax(logits[-1]) and len(set(_greedy(ids, params, config, n_new))) > 1:
+            what = f"a random {config.n_layer}-layer GPT, a prompt of {n_prompt} ids"
+            return [Case((ids, params, config, n_new), f"{what}, {n_new} new tokens")]
+    raise RuntimeError("no random model told the mistakes apart in 200 draws")
 
 
 def _next_token_cases(rng):
-    config, params = _random_model(rng)
-    n_prompt = int(rng.integers(2, config.n_ctx + 1))
-    ids = [int(i) for i in rng.integers(0, config.vocab_size, size=n_prompt)]
-    return [Case((ids, params, config), f"a random {config.n_layer}-layer GPT and {n_prompt} ids")]
+    # A model and prompt where the right answer, the given buggy code and reading the first row
+    # give three different tokens, so each mistake gets its own message.
+    for _ in range(200):
+        config, params = _random_model(rng)
+        n_prompt = int(rng.integers(2, config.n_ctx + 1))
+        ids = [int(i) for i in rng.integers(0, config.vocab_size, size=n_prompt)]
+        answers = {f(ids, params, config) for f in (_greedy_next, buggy_next_token, _next_from_first_row)}
+        if len(answers) == 3:
+            return [Case((ids, params, config), f"a random {config.n_layer}-layer GPT and {n_prompt} ids")]
+    raise RuntimeError("no random model told the mistakes apart in 200 draws")
 
 
 def _greedy(ids, params, config, n_new):
