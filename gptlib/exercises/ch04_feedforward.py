@@ -93,10 +93,9 @@ def gelu_swap_experiment():
         exact_probs = model(ids).softmax(-1)
     change = (tanh_probs - exact_probs).abs().max().item()
     happened = GELU_SWAP_OPTIONS[int(change >= 0.01) + int(change >= 0.1)]
-    return happened, (f"with the exact GELU, no next-token probability of the {ids.shape[1]} positions "
-                      f"of a line of Shakespeare moved by {happened.replace('under', 'as much as')}"
-                      if happened == GELU_SWAP_OPTIONS[0] else
-                      f"the largest change of a next-token probability was {happened}")
+    if happened == GELU_SWAP_OPTIONS[0]:
+        return happened, "no probability moved by 0.01 or more"
+    return happened, f"the largest change was {happened}"
 
 
 # --- fix_ffn_backward: a debugging task ----------------------------------------------------------
@@ -193,7 +192,7 @@ EXERCISES = {
     ),
     "mlp_or_weights": Explanation(title="the non-linearity or the weights?", difficulty=2),
     "exact_gelu_in_the_model": Prediction(
-        title="the exact GELU in a model trained with the tanh form",
+        title="exact GELU in a tanh-trained model",
         options=GELU_SWAP_OPTIONS, experiment=gelu_swap_experiment, difficulty=2,
     ),
     "fix_ffn_backward": Exercise(
