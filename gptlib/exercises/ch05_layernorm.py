@@ -128,8 +128,7 @@ def scaled_input_experiment():
     ratio = dx_doubled / dx
     for option, value in zip(SCALE_OPTIONS, (1.0, 0.5, 2.0)):
         if np.allclose(ratio, value, rtol=1e-4):
-            return option, (f"{option}: at 2x every entry of dx is {value:g} times the one at x "
-                            "(within 1e-4), with the same gradient coming from above")
+            return option, f"dx at 2x is {value:g} times dx at x (within 1e-4)"
     return "none of these", "the gradient changed in no simple way"
 
 
