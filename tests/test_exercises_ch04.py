@@ -7,26 +7,16 @@ import math
 
 import numpy as np
 import pytest
+from exercise_checks import fails_with, kinds_are_varied
 
-from gptlib.exercises import evaluate, find
+from gptlib.exercises import evaluate
 from gptlib.exercises.ch04_feedforward import EXERCISES, GELU_SWAP_OPTIONS, buggy_ffn_backward
 
 FUNCTION_IDS = [f"ch04.{name}" for name, ex in EXERCISES.items() if hasattr(ex, "reference")]
 
 
-def fails_with(exercise_id, *answers, phrases=()):
-    with np.errstate(all="ignore"):
-        result = evaluate(exercise_id, *answers)
-    assert not result.passed, f"{exercise_id} accepted a wrong answer"
-    assert result.message.startswith("✗ " + find(exercise_id).title), result.message
-    for phrase in phrases:
-        assert phrase in result.message, result.message
-    return result.message
-
-
 def test_at_least_four_exercises_and_two_beyond_the_chapter():
-    kinds = [ex.kind for ex in EXERCISES.values()]
-    assert len(kinds) >= 4 and sum(kind != "derive" for kind in kinds) >= 2
+    assert kinds_are_varied(EXERCISES)
 
 
 @pytest.mark.parametrize("exercise_id", FUNCTION_IDS)
