@@ -128,7 +128,7 @@ def scaled_input_experiment():
     ratio = dx_doubled / dx
     for option, value in zip(SCALE_OPTIONS, (1.0, 0.5, 2.0)):
         if np.allclose(ratio, value, rtol=1e-4):
-            return option, f"dx at 2x is {value:g} times dx at x (within 1e-4)"
+            return option, f"dx is {value:g} times as large (within 1e-4)"
     return "none of these", "the gradient changed in no simple way"
 
 
@@ -179,7 +179,7 @@ EXERCISES = {
         atol=1e-8, rtol=1e-6,
     ),
     "scaled_input_gradient": Prediction(
-        title="the gradient of layer norm at twice the input",
+        title="the gradient of layer norm at 2x",
         options=SCALE_OPTIONS, experiment=scaled_input_experiment, difficulty=2,
     ),
 }
