@@ -1,14 +1,11 @@
-"""Chapter 8 exercises: clipping by the global norm, the gradient of a smoothed loss, gradient
-accumulation, a training step with a bug, and what warmup is for.
+"""Chapter 8 exercises: the gradient of the loss, one AdamW step, clipping by the global norm,
+gradient accumulation, a training step with a bug.
 
-References: torch's ``clip_grad_norm_``, torch autograd of ``F.cross_entropy`` (label smoothing
-included) and of ``gptlib.GPT``, gptlib's tested ``training_step``, and training runs.
+References: torch autograd of ``F.cross_entropy`` and of ``gptlib.GPT``, ``torch.optim.AdamW``,
+torch's ``clip_grad_norm_``, and gptlib's tested ``training_step``.
 """
 
 from __future__ import annotations
-
-import tempfile
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -17,12 +14,97 @@ import torch.nn.functional as F
 from ..config import GPTConfig
 from ..model import GPT
 from ..training import (
-    TrainConfig, initial_model, loss_and_grads, make_optimizer, train, training_step,
+    TrainConfig, initial_model, loss_and_grads, make_optimizer, training_step,
 )
 from ..weights import flatten_params, torch_state_to_params, unflatten_params
-from . import Case, Exercise, Mistake, Prediction
+from . import Case, Exercise, Mistake
 
 _rng = np.random.default_rng(8)
+
+# --- the gradient of the loss with respect to the logits ------------------------------------------
+
+
+def _autograd_ce_grad(logits, targets):
+    """torch autograd's gradient of the mean F.cross_entropy with respect to the logits."""
+    z = torch.tensor(logits, dtype=torch.float64, requires_grad=True)
+    F.cross_entropy(z.reshape(-1, z.shape[-1]), torch.as_tensor(targets).reshape(-1)).backward()
+    return z.grad.numpy()
+
+
+def _softmax(logits):
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _without_the_mean(logits, targets):
+    return _softmax(logits) - np.eye(logits.shape[-1])[targets]
+
+
+def _plus_one_hot(logits, targets):
+    return (_softmax(logits) + np.eye(logits.shape[-1])[targets]) / np.size(targets)
+
+
+def _logits(*shape, scale=1.0):
+    return _rng.normal(size=shape) * scale
+
+
+def _logit_cases(rng):
+    n, vocab = int(rng.integers(2, 7)), int(rng.integers(3, 12))
+    logits, targets = rng.normal(size=(n, vocab)) * 3, rng.integers(0, vocab, size=n)
+    return [Case((logits, targets), f"logits [{n}, {vocab}]")]
+
+
+# --- one AdamW step ----------------------------------------------------------------------------------
+
+
+def _torch_adamw(param, grad, m, v, step, lr, weight_decay):
+    """torch.optim.AdamW (betas 0.9, 0.95, eps 1e-8) from the moments m, v after step - 1 steps:
+    (new param, m, v)."""
+    p = torch.nn.Parameter(torch.tensor(param, dtype=torch.float64))
+    opt = torch.optim.AdamW([p], lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=weight_decay)
+    p.grad = torch.tensor(grad, dtype=torch.float64)
+    opt.step()  # creates the state; overwrite it with the given moments, then step again
+    with torch.no_grad():
+        p.copy_(torch.tensor(param, dtype=torch.float64))
+    state = opt.state[p]
+    state["exp_avg"].copy_(torch.tensor(m, dtype=torch.float64))
+    state["exp_avg_sq"].copy_(torch.tensor(v, dtype=torch.float64))
+    state["step"].fill_(step - 1)
+    opt.step()
+    return p.detach().numpy(), state["exp_avg"].numpy(), state["exp_avg_sq"].numpy()
+
+
+def _adam_case(shape, step, lr, wd, zero_grad=False):
+    param = _rng.normal(size=shape)
+    grad = np.zeros(shape) if zero_grad else _rng.normal(size=shape)
+    m = _rng.normal(size=shape) * 0.1 if step > 1 else np.zeros(shape)
+    v = np.abs(_rng.normal(size=shape)) * 0.01 if step > 1 else np.zeros(shape)
+    return (param, grad, m, v, step, lr, wd)
+
+
+def _adam_without_bias_correction(param, grad, m, v, step, lr, weight_decay):
+    m = 0.9 * m + 0.1 * grad
+    v = 0.95 * v + 0.05 * grad**2
+    return param * (1 - lr * weight_decay) - lr * m / (np.sqrt(v) + 1e-8), m, v
+
+
+def _decay_added_to_the_gradient(param, grad, m, v, step, lr, weight_decay):
+    grad = grad + weight_decay * param
+    m = 0.9 * m + 0.1 * grad
+    v = 0.95 * v + 0.05 * grad**2
+    m_hat, v_hat = m / (1 - 0.9**step), v / (1 - 0.95**step)
+    return param - lr * m_hat / (np.sqrt(v_hat) + 1e-8), m, v
+
+
+def _adam_cases(rng):
+    step = int(rng.integers(1, 20))
+    shape = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+    param, grad = rng.normal(size=shape), rng.normal(size=shape)
+    m = rng.normal(size=shape) * 0.1 if step > 1 else np.zeros(shape)
+    v = np.abs(rng.normal(size=shape)) * 0.01 if step > 1 else np.zeros(shape)
+    lr, wd = float(rng.choice([1e-3, 1e-2])), float(rng.choice([0.0, 0.1]))
+    return [Case((param, grad, m, v, step, lr, wd), f"step {step}, lr {lr:g}, weight decay {wd:g}")]
+
 
 # --- clipping by the global norm ----------------------------------------------------------------
 
@@ -56,49 +138,6 @@ def _gradients(rng):
     norm = np.sqrt(sum((g**2).sum() for g in grads))
     max_norm = float(norm * rng.choice([0.3, 0.8, 1.5]))  # clipped twice, left alone once
     return [Case((grads, max_norm), f"{len(grads)} random gradients, max_norm {max_norm:.3g}")]
-
-
-# --- the gradient of the cross-entropy with label smoothing --------------------------------------
-
-
-def _smoothed_grad(logits, targets, smoothing):
-    """torch autograd's gradient of F.cross_entropy(..., label_smoothing=smoothing), the mean."""
-    z = torch.tensor(logits, dtype=torch.float64, requires_grad=True)
-    loss = F.cross_entropy(z.reshape(-1, z.shape[-1]), torch.as_tensor(targets).reshape(-1),
-                           label_smoothing=float(smoothing))
-    loss.backward()
-    return z.grad.numpy()
-
-
-def _softmax(logits):
-    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _one_hot(targets, n_vocab):
-    return np.eye(n_vocab)[targets]
-
-
-def _unsmoothed(logits, targets, smoothing):
-    return (_softmax(logits) - _one_hot(targets, logits.shape[-1])) / np.size(targets)
-
-
-def _smoothed_over_the_others(logits, targets, smoothing):
-    y = _one_hot(targets, logits.shape[-1])
-    q = (1 - smoothing) * y + smoothing / (logits.shape[-1] - 1) * (1 - y)
-    return (_softmax(logits) - q) / np.size(targets)
-
-
-def _smoothed_without_the_mean(logits, targets, smoothing):
-    q = (1 - smoothing) * _one_hot(targets, logits.shape[-1]) + smoothing / logits.shape[-1]
-    return _softmax(logits) - q
-
-
-def _logit_cases(rng):
-    n, vocab = int(rng.integers(2, 7)), int(rng.integers(3, 12))
-    smoothing = float(rng.choice([0.05, 0.1, 0.3]))
-    logits, targets = rng.normal(size=(n, vocab)) * 3, rng.integers(0, vocab, size=n)
-    return [Case((logits, targets, smoothing), f"logits [{n}, {vocab}], smoothing {smoothing}")]
 
 
 # --- gradient accumulation -------------------------------------------------------------------------
@@ -236,30 +275,46 @@ def _step_cases(rng):
     return [Case((seed, 4, lr, clip), f"4 steps at lr {lr:g}, grad_clip {clip:g}")]
 
 
-# --- what warmup is for ---------------------------------------------------------------------------
-
-# Set by the calibration in benchmarks: see WARMUP below.
-_WARMUP_RUN = TrainConfig(
-    n_layer=2, n_head=4, n_embd=32, block_size=32, batch_size=32, max_iters=150, lr=3e-2,
-    min_lr=3e-3, warmup_iters=30, eval_interval=0, eval_iters=4, eval_batch_size=32,
-    dtype="float64", device="cpu", threads=1,
-)
-
-
-def _warmup_experiment():
-    losses = {}
-    for label, warmup in (("with", _WARMUP_RUN.warmup_iters), ("without", 0)):
-        with tempfile.TemporaryDirectory(prefix="gptlib-exercise-") as out:
-            metrics = train(replace(_WARMUP_RUN, warmup_iters=warmup), out, progress=False)
-        losses[label] = metrics["val_loss"]
-    gap = losses["without"] - losses["with"]
-    happened = "higher" if gap > 0.1 else "lower" if gap < -0.1 else "about the same"
-    report = (f"validation loss {losses['with']:.1f} with warmup, {losses['without']:.1f} "
-              f"without: {happened} without warmup.")
-    return happened, report
-
-
 EXERCISES = {
+    "cross_entropy_backward": Exercise(
+        title="The gradient of the loss with respect to the logits",
+        kind="derive", difficulty=1,
+        reference=_autograd_ce_grad,
+        cases=[
+            Case((np.zeros((1, 4)), np.array([2])), "one position, uniform logits over 4 tokens"),
+            Case((_logits(5, 7), _rng.integers(0, 7, size=5)), "5 positions, vocabulary 7"),
+            Case((_logits(2, 3, 6), _rng.integers(0, 6, size=(2, 3))), "a batch: logits [2, 3, 6]"),
+            Case((_logits(3, 5, scale=1e4), _rng.integers(0, 5, size=3)), "huge logits (about 1e4)"),
+        ],
+        generate=_logit_cases, n_generated=4,
+        mistakes=[
+            Mistake(_without_the_mean, "The loss is the mean over the positions: each position's "
+                    "gradient is divided by their number."),
+            Mistake(_plus_one_hot, "The gradient of -log p(target) lowers the target's logit: "
+                    "softmax minus the one-hot target, not plus."),
+        ],
+        atol=1e-10, rtol=1e-7,
+    ),
+    "adamw_step": Exercise(
+        title="One AdamW step",
+        kind="derive", difficulty=2,
+        reference=_torch_adamw,
+        cases=[
+            Case(_adam_case((3,), 1, 1e-2, 0.0), "the first step (step = 1), no weight decay"),
+            Case(_adam_case((2, 3), 1, 1e-2, 0.1), "the first step of a matrix, weight decay 0.1"),
+            Case(_adam_case((2, 3), 7, 1e-3, 0.1), "step 7 with non-zero m and v"),
+            Case(_adam_case((4,), 3, 1e-2, 0.5, zero_grad=True),
+                 "a zero gradient: only the moments and the decay move the weights"),
+        ],
+        generate=_adam_cases, n_generated=4,
+        mistakes=[
+            Mistake(_adam_without_bias_correction, "Early steps: m and v start at zero, so they "
+                    "are too small until they are divided by 1 - beta ** step."),
+            Mistake(_decay_added_to_the_gradient, "That is L2 regularisation inside Adam: AdamW "
+                    "decays the weights directly, outside the division by sqrt(v)."),
+        ],
+        atol=1e-10, rtol=1e-7,
+    ),
     "clip_by_global_norm": Exercise(
         title="Gradient clipping by the global norm",
         kind="derive", difficulty=2,
@@ -282,29 +337,6 @@ EXERCISES = {
                     "of every entry, not a sum of norms."),
         ],
         atol=1e-9, rtol=1e-5,
-    ),
-    "smoothed_loss_grad": Exercise(
-        title="The gradient of a label-smoothed loss",
-        kind="variant", difficulty=2,
-        reference=_smoothed_grad,
-        cases=[
-            Case((np.zeros((1, 4)), np.array([2]), 0.1),
-                 "one position, uniform logits over 4 tokens, smoothing 0.1"),
-            Case((np.array([[2.0, -1.0, 0.5]]), np.array([0]), 0.0), "smoothing 0"),
-            Case((np.array([[1e4, 0.0, -1e4]]), np.array([1]), 0.2), "huge logits, smoothing 0.2"),
-            Case((_rng.normal(size=(2, 3, 5)), _rng.integers(0, 5, size=(2, 3)), 0.1),
-                 "a batch: logits [2, 3, 5], targets [2, 3]"),
-        ],
-        generate=_logit_cases, n_generated=6,
-        mistakes=[
-            Mistake(_unsmoothed, "This is the gradient without smoothing: which distribution "
-                    "does label smoothing put in place of the one-hot target?"),
-            Mistake(_smoothed_over_the_others, "PyTorch spreads the smoothing evenly over all V "
-                    "tokens, the right one included."),
-            Mistake(_smoothed_without_the_mean, "The loss is a mean over the positions: each "
-                    "position's gradient is divided by their number."),
-        ],
-        atol=1e-10, rtol=1e-7,
     ),
     "accumulate_gradients": Exercise(
         title="Gradient accumulation equals one larger batch",
@@ -347,11 +379,5 @@ EXERCISES = {
                     "step used."),
         ],
         atol=1e-10, rtol=1e-7,
-    ),
-    "warmup": Prediction(
-        title="What warmup is for",
-        options=("higher", "about the same", "lower"),
-        experiment=_warmup_experiment,
-        difficulty=2,
     ),
 }
