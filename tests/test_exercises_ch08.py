@@ -146,26 +146,21 @@ def step_unchanged(model, optimizer, x, y, lr, grad_clip):
     return ch08_training.buggy_training_step(model, optimizer, x, y, lr, grad_clip)
 
 
-def step_clips_after(model, optimizer, x, y, lr, grad_clip):
+def step_clips_before_backward(model, optimizer, x, y, lr, grad_clip):
+    """Clips the gradients that zero_grad just removed: the step is never clipped."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    _, loss = model(x, y)
     optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
     if grad_clip:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    _, loss = model(x, y)
+    loss.backward()
+    optimizer.step()
     return loss.detach()
 
 
 def step_ignores_lr(model, optimizer, x, y, lr, grad_clip):
-    _, loss = model(x, y)
-    optimizer.zero_grad()
-    loss.backward()
-    if grad_clip:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-    return loss.detach()
+    return fixed_training_step(model, optimizer, x, y, optimizer.param_groups[0]["lr"], grad_clip)
 
 
 def raises(*args):
@@ -186,7 +181,7 @@ def raises(*args):
         ("accumulate_gradients", accumulate_by_summing, "counts the batch several times"),
         ("accumulate_gradients", accumulate_plain_mean, "share of the sequences"),
         ("fix_training_step", step_unchanged, "behaves like the given code"),
-        ("fix_training_step", step_clips_after, "Clipping after the step"),
+        ("fix_training_step", step_clips_before_backward, "clipping bites"),
         ("fix_training_step", step_ignores_lr, "one step at lr 0.01"),
     ],
 )
