@@ -57,11 +57,9 @@ def _compare_lists(expected: list, got) -> str | None:
     if got == expected:
         return None
     for i, (e, g) in enumerate(zip(expected, got)):
-        if e != g:
-            return (f"item {i} should be {e!r}, yours is {g!r} "
-                    f"(expected {describe(expected)}, got {describe(got)})")
-    return (f"expected {len(expected)} items, got {len(got)}: "
-            f"expected {describe(expected)}, got {describe(got)}")
+        if e != g:  # say where, and show the reader's value, never the expected one
+            return f"item {i} is wrong: yours is {g!r} (you returned {describe(got)})"
+    return f"expected {len(expected)} items, got {len(got)} (you returned {describe(got)})"
 
 
 # A small rank table to encode words with: the 256 bytes, then merges learned on a few words.
