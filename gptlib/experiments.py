@@ -26,7 +26,7 @@ from .config import GPTConfig
 from .data import SHAKESPEARE_GPT
 from .kvcache import NO_CACHE
 from .model import GPT
-from .training import TrainConfig, prepare_data, train
+from .training import TrainConfig, initial_model, prepare_data, train
 
 NORMS = ("pre", "post", "none")
 
@@ -165,16 +165,8 @@ def train_variant(name: str, variant: Variant, cfg: TrainConfig, text: str | Non
 
 def _float64_model(config: GPTConfig, variant: Variant, seed: int) -> VariantGPT:
     """A VariantGPT initialised in float64 from ``seed`` (the same seed gives every variant the
-    same initial weights). Initialised in float32 and then converted, the weights would differ
-    between CPUs: PyTorch draws float32 normals with AVX2 code on one CPU and scalar code on
-    another; the float64 draws are the same everywhere."""
-    previous = torch.get_default_dtype()
-    torch.manual_seed(seed)
-    torch.set_default_dtype(torch.float64)
-    try:
-        return VariantGPT(config, variant)
-    finally:
-        torch.set_default_dtype(previous)
+    same initial weights; ``initial_model`` says why the draws are made in float64)."""
+    return initial_model(lambda: VariantGPT(config, variant), seed, "float64")
 
 
 def compare(variants: dict, cfg: TrainConfig, text: str | None = None) -> dict:

@@ -381,10 +381,11 @@ def test_float64_runs_print_the_same_digits_with_any_thread_count(tmp_path):
     assert round(one["val_loss"], 4) == round(two["val_loss"], 4)
     config, params = gptlib.load_gpt2(tmp_path / "one")
     assert params["wte"].dtype == np.float64  # the checkpoint keeps every bit of the run
-    # the float32 run of the same settings follows the same curve, to float32's precision
+    # the float32 run of the same settings starts from other weights (drawn in float32, see
+    # initial_model) and the same batches: its curve stays within a few percent of this one
     fp32 = train(replace_cfg(get_preset("tiny"), max_iters=20, checkpoint_interval=0), tmp_path / "fp32",
                  progress=False)
-    np.testing.assert_allclose(fp32["history"]["loss"], one["history"]["loss"], rtol=1e-3)
+    np.testing.assert_allclose(fp32["history"]["loss"], one["history"]["loss"], rtol=0.03)
 
 
 class Crash(Exception):
@@ -407,3 +408,45 @@ def test_float64_resume_is_exact(tmp_path):
     a, b = (gptlib.load_gpt2(tmp_path / name)[1] for name in ("straight", "resumed"))
     for name, value in flatten_params(a).items():
         np.testing.assert_array_equal(flatten_params(b)[name], value, err_msg=name)
+
+
+# --- training_step and initial_model ------------------------------------------------------------
+
+
+def _tiny_float64_gpt(seed=0):
+    config = gptlib.GPTConfig(vocab_size=11, n_ctx=8, n_embd=8, n_head=2, n_layer=1)
+    return gptlib.training.initial_model(lambda: gptlib.GPT(config), seed, "float64")
+
+
+def test_training_step_is_torchs_zero_grad_backward_clip_adamw():
+    ours, theirs = _tiny_float64_gpt(), _tiny_float64_gpt()
+    opt_ours = torch.optim.AdamW(ours.parameters(), lr=0.5, weight_decay=0.1)
+    opt_theirs = torch.optim.AdamW(theirs.parameters(), lr=0.5, weight_decay=0.1)
+    batches = torch.randint(0, 11, (3, 4, 9), generator=torch.Generator().manual_seed(1))
+    for batch in batches:  # several steps: a step that kept the last gradient would drift
+        x, y = batch[:, :-1], batch[:, 1:]
+        loss = gptlib.training.training_step(ours, opt_ours, x, y, lr=1e-2, grad_clip=0.05)
+        for group in opt_theirs.param_groups:
+            group["lr"] = 1e-2
+        opt_theirs.zero_grad()
+        logits = theirs(x)  # without targets: the logits only
+        expected = F.cross_entropy(logits.reshape(-1, 11), y.reshape(-1))
+        expected.backward()
+        torch.nn.utils.clip_grad_norm_(theirs.parameters(), 0.05)
+        opt_theirs.step()
+        assert torch.allclose(loss, expected.detach(), rtol=1e-12, atol=0)
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_initial_model_draws_float64_weights_and_restores_the_default_dtype():
+    model = _tiny_float64_gpt(seed=3)
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+    assert torch.get_default_dtype() == torch.float32
+    again = _tiny_float64_gpt(seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
+    wte = model.embed.wte.weight
+    assert 0.015 < wte.std().item() < 0.025  # GPT-2's N(0, 0.02), drawn in float64
+    with pytest.raises(ZeroDivisionError):
+        gptlib.training.initial_model(lambda: 1 / 0, 0, "float64")
+    assert torch.get_default_dtype() == torch.float32

@@ -30,16 +30,16 @@ from .batches import encode_corpus, get_batch, prepare_data, sample_offsets
 from .checkpoints import (
     latest_checkpoint, list_checkpoints, load_training_state, save_training_state,
 )
-from .loop import estimate_loss, train
-from .optimizer import autocast_context, flops_per_token, lr_at, make_optimizer
+from .loop import estimate_loss, train, training_step
+from .optimizer import autocast_context, flops_per_token, initial_model, lr_at, make_optimizer
 from .settings import PRESETS, TrainConfig, get_preset
 
 __all__ = [
-    "CharTokenizer", "PRESETS", "TrainConfig", "adamw_init", "adamw_step",
-    "adamw_update", "autocast_context", "cross_entropy", "cross_entropy_backward",
-    "encode_corpus", "estimate_loss", "flops_per_token", "get_batch", "get_preset",
-    "latest_checkpoint", "list_checkpoints", "lm_head_backward", "load_shakespeare_model",
-    "load_training_state", "log_softmax", "loss_and_grads", "lr_at", "make_optimizer",
-    "prepare_data", "sample_offsets", "save_training_state", "tokenizer_from_folder", "train",
+    "adamw_init", "adamw_step", "adamw_update", "autocast_context", "CharTokenizer",
+    "cross_entropy", "cross_entropy_backward", "encode_corpus", "estimate_loss", "flops_per_token",
+    "get_batch", "get_preset", "initial_model", "latest_checkpoint", "list_checkpoints",
+    "lm_head_backward", "load_shakespeare_model", "load_training_state", "log_softmax",
+    "loss_and_grads", "lr_at", "make_optimizer", "prepare_data", "PRESETS", "sample_offsets",
+    "save_training_state", "tokenizer_from_folder", "train", "TrainConfig", "training_step",
     "transformer_block_backward",
 ]

@@ -38,8 +38,9 @@ def adamw_update(param, grad, m, v, step, lr, beta1=0.9, beta2=0.95, eps=1e-8, w
 def adamw_step(params, grads, state, lr, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1):
     """AdamW over a whole model: returns new params; ``state`` (from ``adamw_init``) is updated.
 
-    Weight decay applies to matrices only (ndim >= 2); biases and layer-norm gains are not
-    pulled toward zero, as in nanoGPT.
+    Weight decay applies to matrices only (ndim >= 2, embeddings included); biases and
+    layer-norm gains are not pulled toward zero. That is GPT-1's rule and nanoGPT's (the GPT-2
+    paper publishes no optimizer settings).
     """
     state["step"] += 1
     flat_g = flatten_params(grads)

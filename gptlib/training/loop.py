@@ -28,7 +28,9 @@ from .checkpoints import (
     save_training_state,
 )
 from .distributed import Distributed, barrier, global_mean, setup_distributed
-from .optimizer import autocast_context, flops_per_token, lr_at, make_optimizer, resolve_device
+from .optimizer import (
+    autocast_context, flops_per_token, initial_model, lr_at, make_optimizer, resolve_device,
+)
 from .settings import TrainConfig
 
 
@@ -96,24 +98,28 @@ def train(cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = T
     different network); for a variant ``out_dir`` receives metrics.json.
     Under torchrun every process calls this; rank 0 writes the files.
     """
-    run = _start(replace(cfg).validate(), Path(out_dir), resume, text, model)
-    bar = tqdm(total=cfg.max_iters, initial=run.step, desc="training", unit="step",
-               dynamic_ncols=True, disable=not (progress and run.dist.is_main))
-    run.wrapped.train()  # evaluations and on_eval's sampling put the mode back
-    while run.step < run.cfg.max_iters:
-        if _evaluation_due(run):
-            losses = _evaluate(run, on_eval)
-            bar.set_postfix(train=f"{losses['train']:.3f}", val=f"{losses['val']:.3f}")
-        loss, lr = _optimizer_step(run)
-        bar.update(1)
-        if run.step % 10 == 1:
-            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}")
-        if _checkpoint_due(run):
-            _checkpoint(run)
-    bar.close()
-    if not _evaluated(run.history, run.step):
-        _evaluate(run, on_eval)
-    return _finish(run, preset)
+    threads = torch.get_num_threads()
+    try:
+        run = _start(replace(cfg).validate(), Path(out_dir), resume, text, model)
+        bar = tqdm(total=cfg.max_iters, initial=run.step, desc="training", unit="step",
+                   dynamic_ncols=True, disable=not (progress and run.dist.is_main))
+        run.wrapped.train()  # evaluations and on_eval's sampling put the mode back
+        while run.step < run.cfg.max_iters:
+            if _evaluation_due(run):
+                losses = _evaluate(run, on_eval)
+                bar.set_postfix(train=f"{losses['train']:.3f}", val=f"{losses['val']:.3f}")
+            loss, lr = _optimizer_step(run)
+            bar.update(1)
+            if run.step % 10 == 1:
+                bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}")
+            if _checkpoint_due(run):
+                _checkpoint(run)
+        bar.close()
+        if not _evaluated(run.history, run.step):
+            _evaluate(run, on_eval)
+        return _finish(run, preset)
+    finally:
+        torch.set_num_threads(threads)  # cfg.threads is this run's: the caller keeps its own
 
 
 def _start(cfg: TrainConfig, out_dir: Path, resume: bool, text, model) -> Run:
@@ -126,7 +132,8 @@ def _start(cfg: TrainConfig, out_dir: Path, resume: bool, text, model) -> Run:
     data = prepare_data(cfg, text)
     torch.manual_seed(cfg.seed)  # model initialisation and dropout
     if model is None:
-        model = GPT(cfg.model_config(data.tokenizer.n_vocab))
+        model = initial_model(lambda: GPT(cfg.model_config(data.tokenizer.n_vocab)), cfg.seed,
+                              cfg.dtype)
     check_train_model(model, data.tokenizer.n_vocab, cfg.block_size, is_gpt=type(model) is GPT,
                       needs_checkpoints=resume or bool(cfg.checkpoint_interval))
     if cfg.dtype == "float64":
@@ -174,25 +181,35 @@ def _restore_optimizer_and_rng(run: Run, saved: dict) -> None:
         torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
 
 
+def training_step(model, optimizer, x, y, lr: float, grad_clip: float, autocast=None):
+    """One optimizer step on the batch (x, y) [B, T]: returns the batch's loss (a tensor).
+
+    Set this step's learning rate, forward, clear the old gradients, backward, clip the
+    gradient's global norm to ``grad_clip`` (0: no clipping), and let AdamW move the weights.
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    with autocast or contextlib.nullcontext():  # bf16 on a GPU
+        _, loss = model(x, y)  # the mean cross-entropy over B * T positions
+    optimizer.zero_grad(set_to_none=True)  # backward() adds to .grad: clear the last step's
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.detach()
+
+
 def _optimizer_step(run: Run) -> tuple[float, float]:
-    """One step: the learning rate of this step, a random global batch (this process's share),
-    forward, backward (DDP averages the gradients), clipping, AdamW. Returns (loss, lr)."""
+    """One step of the run: this step's learning rate, a random global batch (this process's
+    share), ``training_step`` (DDP averages the gradients in backward). Returns (loss, lr)."""
     cfg, dist = run.cfg, run.dist
     lr = lr_at(run.step, cfg)
-    for group in run.optimizer.param_groups:
-        group["lr"] = lr
     offsets = sample_offsets(run.rng, len(run.data.train), cfg.block_size, cfg.batch_size)
     share = cfg.batch_size // dist.world_size
     x, y = get_batch(run.data.train, offsets[dist.rank * share : (dist.rank + 1) * share],
                      cfg.block_size, run.device)
-    with run.autocast:
-        _, loss = run.wrapped(x, y)
-    run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if cfg.grad_clip:
-        torch.nn.utils.clip_grad_norm_(run.wrapped.parameters(), cfg.grad_clip)
-    run.optimizer.step()
-    loss = global_mean(loss.detach(), dist)
+    loss = training_step(run.wrapped, run.optimizer, x, y, lr, cfg.grad_clip, run.autocast)
+    loss = global_mean(loss, dist)
     for key, value in (("step", run.step), ("loss", loss), ("lr", lr)):
         run.history[key].append(value)
     run.step += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import Callable
 
 import torch
 
@@ -57,6 +58,24 @@ def resolve_device(cfg: TrainConfig) -> torch.device:
     if cfg.dtype == "float64" and device.type == "mps":
         raise ValueError("Apple's MPS has no float64; use --device cpu for dtype float64")
     return device
+
+
+def initial_model(build: Callable[[], torch.nn.Module], seed: int, dtype: str = "auto"):
+    """The fresh model ``build()`` returns, its random initial weights drawn from ``seed``.
+
+    For dtype "float64" the weights are drawn in float64, not drawn in float32 and converted:
+    PyTorch draws float32 normals with vectorised code whose last bits differ between CPUs (AVX2
+    or not), so a converted draw would start the same run from other weights on another machine.
+    """
+    torch.manual_seed(seed)
+    if dtype != "float64":
+        return build()
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        return build()
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def autocast_context(cfg: TrainConfig, device: torch.device):
