@@ -151,8 +151,9 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps)
         self.apply(self._init_weights)
-        # GPT-2 scales the layers that write into the residual stream by 1/sqrt(2 * n_layer),
-        # so the stream's variance does not grow with depth.
+        # The GPT-2 paper scales the weights of "residual layers" by 1/sqrt(N), N the number of
+        # residual layers; like nanoGPT and Hugging Face we take these to be the two c_proj of each
+        # block (N = 2 * n_layer), so that each block adds less to the stream's variance.
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))

@@ -43,7 +43,7 @@ from safetensors.numpy import save_file
 
 from .checks import check_names_and_shapes
 from .config import GPTConfig
-from .data import SHAKESPEARE_GPT, MissingDataError, cache_dir
+from .data import SHAKESPEARE_GPT, ChecksumError, MissingDataError, cache_dir
 from .files import atomic_write
 from .tokenizer import load_tokenizer
 
@@ -244,7 +244,8 @@ HUB_MODELS = {
 def download_from_hub(name: str) -> Path:
     """Download a GPT-2 checkpoint from the Hugging Face hub into gptlib's cache; return its folder.
 
-    huggingface_hub checks each downloaded file against the sha256 the hub publishes for it.
+    huggingface_hub does not check a fresh download's bytes by itself, so each file is then
+    compared with the sha256 the hub publishes for it (``verify_hub_download``).
     """
     repo_id = HUB_MODELS.get(name, name)
     try:
@@ -252,8 +253,11 @@ def download_from_hub(name: str) -> Path:
             repo_id, allow_patterns=["config.json", "model.safetensors"],
             cache_dir=cache_dir() / "hub",
         )
+        verify_hub_download(repo_id, Path(folder))
     except HFValidationError as err:
         raise ValueError(f"{name!r} is neither a checkpoint folder nor a hub model name") from err
+    except ChecksumError:
+        raise
     except Exception as err:  # offline, unknown repo, ...: say what to do instead
         raise MissingDataError(
             f"could not download {repo_id!r} from the Hugging Face hub "
@@ -264,23 +268,51 @@ def download_from_hub(name: str) -> Path:
     return Path(folder)
 
 
+def verify_hub_download(repo_id: str, folder: Path) -> None:
+    """Compare the downloaded files with the checksums the hub lists for that commit.
+
+    ``folder`` is the snapshot folder ``snapshot_download`` returned; its name is the commit.
+    Files of the repository that were not downloaded are not checked.
+    """
+    report = huggingface_hub.HfApi().verify_repo_checksums(
+        repo_id, revision=folder.name, cache_dir=cache_dir() / "hub")
+    if report.mismatches:
+        bad = "; ".join(f"{m['path']}: {m['algorithm']} {m['actual']}, the hub lists {m['expected']}"
+                        for m in report.mismatches)
+        raise ChecksumError(f"the download of {repo_id!r} is corrupt ({bad}). Delete {folder} "
+                            "and load it again.")
+    if report.checked_count < 2:  # config.json and model.safetensors
+        raise ChecksumError(f"only {report.checked_count} of the files of {repo_id!r} in {folder} "
+                            "could be checked against the hub's checksums")
+
+
 # Models that ship inside gptlib: the project's own small GPT, trained on Tiny Shakespeare with
 # chapter 1's tokenizer (`python -m gptlib.train --preset shakespeare-bpe` rebuilds it).
 BUNDLED_MODELS = {"shakespeare": SHAKESPEARE_GPT}
 
 
-def load_gpt2(source) -> tuple[GPTConfig, dict]:
+def load_gpt2(source, dtype=None) -> tuple[GPTConfig, dict]:
     """(config, params) from a checkpoint folder, a bundled model ("shakespeare"), or the hub by
-    name ("gpt2", "gpt2-medium", ...)."""
+    name ("gpt2", "gpt2-medium", ...). ``dtype``: the precision of the arrays (default: as
+    stored, float32 or float64), e.g. ``np.float64``."""
     if isinstance(source, str) and source in BUNDLED_MODELS:
-        return load_checkpoint(BUNDLED_MODELS[source])
-    path = Path(source)
-    if path.is_dir():
-        return load_checkpoint(path)
-    if path.exists():
-        raise ValueError(f"{path} is a file; pass the checkpoint folder that holds "
+        config, params = load_checkpoint(BUNDLED_MODELS[source])
+    elif Path(source).is_dir():
+        config, params = load_checkpoint(source)
+    elif Path(source).exists():
+        raise ValueError(f"{source} is a file; pass the checkpoint folder that holds "
                          "config.json and model.safetensors")
-    return load_checkpoint(download_from_hub(str(source)))
+    else:
+        config, params = load_checkpoint(download_from_hub(str(source)))
+    return config, (params if dtype is None else cast_params(params, dtype))
+
+
+def cast_params(params: dict, dtype) -> dict:
+    """The same parameters as arrays of ``dtype`` (a float type), in the same nested layout."""
+    if not np.issubdtype(np.dtype(dtype), np.floating):
+        raise ValueError(f"dtype must be a floating-point type such as np.float64, got {dtype!r}")
+    return unflatten_params({name: np.asarray(array, dtype=dtype)
+                             for name, array in flatten_params(params).items()})
 
 
 def load_shakespeare_model():
