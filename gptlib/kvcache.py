@@ -143,7 +143,9 @@ class KVCache:
         return len(next(iter(self.layers.values()))) if self.layers else 0
 
     def layer(self, module) -> LayerKVCache:
-        return self.layers.setdefault(module, LayerKVCache())
+        if module not in self.layers:
+            self.layers[module] = LayerKVCache()
+        return self.layers[module]
 
     def __repr__(self) -> str:
         return f"KVCache(layers={len(self.layers)}, positions={len(self)})"

@@ -40,20 +40,22 @@ def kv_cache() -> Figure:
     """One step of generation with a KV cache, in one layer."""
     from gptlib.attention import attention_weights, causal_mask, qkv_heads
     from gptlib.embeddings import embed
-    from gptlib.kvcache import gpt2_numpy_cached, mha_cached
+    from gptlib.kvcache import NumpyKVCache
     from gptlib.layernorm import layer_norm
-    from gptlib.model import gpt2_numpy
+    from gptlib.model import gpt2_numpy, gpt2_numpy_cached
 
     p = params()
     ids = token_ids(N_PAST + 1)
-    _, cache = gpt2_numpy_cached(ids[:N_PAST], p, CONFIG)  # the earlier steps filled the cache
-    logits, _ = gpt2_numpy_cached(ids[N_PAST:], p, CONFIG, cache, last_only=True)
+    cache = NumpyKVCache(CONFIG.n_layer)
+    gpt2_numpy_cached(ids[:N_PAST], p, CONFIG, cache)  # the earlier steps filled the cache
+    logits = gpt2_numpy_cached(ids[N_PAST:], p, CONFIG, cache, last_only=True)
     assert np.allclose(logits, gpt2_numpy(ids, p, CONFIG)[-1:]), "the cache gives the same logits"
     block = p["blocks"][0]
     x = embed(ids[N_PAST:], p["wte"], p["wpe"][N_PAST:])  # the new token sits at position n_past
     h = layer_norm(x, **block["ln_1"], eps=CONFIG.layer_norm_eps)
     q, _, _ = qkv_heads(h, block["attn"]["c_attn"], CONFIG.n_head)
-    out, layer_after = mha_cached(h, **block["attn"], n_head=CONFIG.n_head, layer_cache=cache[0])
+    layer_after = {"k": cache.layers[0].k, "v": cache.layers[0].v}  # layer 0, the new row last
+    # the attention output has the shape of its input x: [1, n_embd]
     mask = causal_mask(N_PAST + 1)[N_PAST:]
     assert mask.all(), "the newest token may look at every position: no mask is needed"
     weights = attention_weights(q, layer_after["k"], mask)
@@ -84,7 +86,7 @@ def kv_cache() -> Figure:
     y = step(y, ["`q @ k^{T} / \u221ahead_size, softmax", (f"q {shape(q)}", {"mono": True, "cls": "muted"}),
                  (f"k, v {shape(layer_after['k'])}", {"mono": True, "cls": "muted"}),
                  (f"weights {shape(weights)}", {"mono": True, "cls": "muted"})])
-    y = step(y, ["`weights @ v, merge_heads, attn.c_proj", (shape(out), {"mono": True, "cls": "muted"})])
+    y = step(y, ["`weights @ v, merge_heads, attn.c_proj", (shape(x), {"mono": True, "cls": "muted"})])
     y = step(y, ["+ x, then ln_2 and mlp (nothing cached),", "then the other layers, each with a cache"])
     y = step(y, ["`ln_f, x @ wte^{T}", (f"logits {shape(logits)}", {"mono": True, "cls": "muted"})], "param")
     caption(fig, y + 20, "the next token: the new token of the next step")
