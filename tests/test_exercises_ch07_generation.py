@@ -1,127 +1,136 @@
-"""Chapter 6's exercises: the chapter's solutions pass, typical mistakes fail with a useful message."""
+"""Chapter 7's exercises: the chapter's own solutions pass, and typical wrong answers fail with a
+message that points to the wrong idea (and never shows the expected values).
+
+The solutions are read from the chapter's solution cells, so that there is one copy of each.
+"""
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gptlib.exercises import check
+from gptlib.exercises import ch07_generation, evaluate
+from gptlib.kvcache import NumpyKVCache, with_cache
+
+CHAPTER = Path(__file__).resolve().parents[1] / "chapters" / "07_generation.ipynb"
 
 
-# The solutions as the chapter writes them (plain NumPy, not gptlib's reference).
-def solution_top_k(logits, k):
-    logits = np.asarray(logits)
-    if k >= logits.shape[-1]:
-        return logits
-    kth = np.sort(logits, axis=-1)[..., -k, None]
-    return np.where(logits >= kth, logits, -np.inf)
+@pytest.fixture(scope="module")
+def solutions():
+    """The chapter's solution cells, run in one namespace with the names the chapter imported."""
+    from gptlib.embeddings import embed
+    from gptlib.model import lm_head, transformer_block
+
+    namespace = dict(np=np, NumpyKVCache=NumpyKVCache, with_cache=with_cache, embed=embed,
+                     lm_head=lm_head, transformer_block=transformer_block)
+    for cell in json.loads(CHAPTER.read_text())["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("solution") and cell["cell_type"] == "code":
+            exec("".join(cell["source"]), namespace)
+    return namespace
 
 
-def solution_top_p(logits, p):
-    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    probs /= probs.sum(axis=-1, keepdims=True)
-    order = np.argsort(-probs, axis=-1)
-    sorted_probs = np.take_along_axis(probs, order, axis=-1)
-    before = np.cumsum(sorted_probs, axis=-1) - sorted_probs
-    keep = np.zeros(probs.shape, dtype=bool)
-    np.put_along_axis(keep, order, before < p, axis=-1)
-    return np.where(keep, logits, -np.inf)
+ANSWERS = {"ch07.kv_step": "kv_step", "ch07.min_p": "min_p_filter",
+           "ch07.repetition_penalty": "penalize", "ch07.beam_search": "beam_search",
+           "ch07.fixed_continue": "fixed_continue", "ch07.beam_repeats": "prediction"}
 
 
-def solution_kv_step(q, k_new, v_new, k_cache, v_cache):
-    k = np.concatenate([k_cache, k_new], axis=1)
-    v = np.concatenate([v_cache, v_new], axis=1)
-    scores = q @ k.transpose(0, 2, 1) / np.sqrt(q.shape[-1])
-    weights = np.exp(scores - scores.max(-1, keepdims=True))
-    weights /= weights.sum(-1, keepdims=True)
-    return weights @ v, k, v
+def test_every_exercise_of_the_module_is_in_the_chapter():
+    assert {f"ch07.{name}" for name in ch07_generation.EXERCISES} == set(ANSWERS)
 
 
-@pytest.mark.parametrize(
-    "name, solution",
-    [("ch06.top_k", solution_top_k), ("ch06.top_p", solution_top_p), ("ch06.kv_step", solution_kv_step)],
-)
-def test_solutions_pass(name, solution, capsys):
-    result = check(name, solution)
+@pytest.mark.parametrize("exercise_id", sorted(ANSWERS))
+def test_the_chapters_solution_passes(exercise_id, solutions):
+    result = evaluate(exercise_id, solutions[ANSWERS[exercise_id]])
     assert result.passed, result.message
-    assert "all" in capsys.readouterr().out
 
 
-def test_top_k_mistakes_fail():
-    # keeps k+1 tokens (off by one)
-    def off_by_one(logits, k):
-        kth = np.sort(logits, axis=-1)[..., -k - 1, None] if k < logits.shape[-1] else -np.inf
-        return np.where(logits >= kth, logits, -np.inf)
+def test_fresh_inputs_from_another_seed_still_pass(solutions, monkeypatch):
+    monkeypatch.setenv("GPTLIB_CHECK_SEED", "12345")
+    for exercise_id in ("ch07.kv_step", "ch07.min_p", "ch07.repetition_penalty",
+                        "ch07.fixed_continue"):
+        assert evaluate(exercise_id, solutions[ANSWERS[exercise_id]]).passed
 
-    result = check("ch06.top_k", off_by_one, quiet=True)
-    assert not result.passed and "values are wrong" in result.message
 
-    # zeros instead of -inf: the filtered tokens would still be sampled
-    def zeros(logits, k):
-        out = solution_top_k(logits, k)
+def _failure(exercise_id, answer):
+    result = evaluate(exercise_id, answer)
+    assert not result.passed
+    return result.message
+
+
+def test_attention_without_the_scale_is_named(solutions):
+    def unscaled(q, k_new, v_new, k_cache, v_cache):
+        return solutions["kv_step"](q * np.sqrt(q.shape[-1]), k_new, v_new, k_cache, v_cache)
+
+    assert "sqrt(head_size)" in _failure("ch07.kv_step", unscaled)
+
+
+def test_the_new_key_put_first_fails(solutions):
+    def prepended(q, k_new, v_new, k_cache, v_cache):
+        k, v = np.concatenate([k_new, k_cache], 1), np.concatenate([v_new, v_cache], 1)
+        return solutions["kv_step"](q, k_new, v_new, k_cache, v_cache)[0], k, v
+
+    message = _failure("ch07.kv_step", prepended)
+    assert "item 1" in message and "order of the positions" in message
+
+
+def test_min_p_on_logits_instead_of_probabilities_is_named():
+    def on_logits(logits, min_p):
+        return np.where(logits >= min_p * logits.max(-1, keepdims=True), logits, -np.inf)
+
+    assert "probabilities, not on logits" in _failure("ch07.min_p", on_logits)
+
+
+def test_min_p_with_zeros_instead_of_minus_infinity_fails(solutions):
+    def zeros(logits, min_p):
+        out = solutions["min_p_filter"](logits, min_p)
         return np.where(np.isfinite(out), out, 0.0)
 
-    assert "values are wrong" in check("ch06.top_k", zeros, quiet=True).message
-
-    # forgets the batch: flattens the rows together
-    def flat(logits, k):
-        return solution_top_k(np.ravel(logits), k)
-
-    result = check("ch06.top_k", flat, quiet=True)
-    assert "batch of 3 rows" in result.message and "shape" in result.message
+    _failure("ch07.min_p", zeros)
 
 
-def test_top_p_mistakes_fail():
-    # includes the token that crosses p only when strictly needed: keeps one token too few
-    def strict(logits, p):
-        probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        probs /= probs.sum(axis=-1, keepdims=True)
-        order = np.argsort(-probs, axis=-1)
-        cum = np.cumsum(np.take_along_axis(probs, order, axis=-1), axis=-1)
-        keep = np.zeros(probs.shape, dtype=bool)
-        np.put_along_axis(keep, order, cum <= p, axis=-1)
-        return np.where(keep, logits, -np.inf)
+def test_dividing_negative_logits_is_named():
+    def divide_all(logits, previous, penalty):
+        out = np.array(logits, dtype=np.float64)
+        seen = np.unique(np.asarray(previous, dtype=np.int64))
+        out[seen] /= penalty
+        return out
 
-    result = check("ch06.top_p", strict, quiet=True)
-    assert not result.passed and "p=0.7" in result.message
-
-    # forgets to sort: keeps tokens in vocabulary order until p is reached
-    def unsorted(logits, p):
-        probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
-        before = np.cumsum(probs) - probs
-        return np.where(before < p, logits, -np.inf)
-
-    result = check("ch06.top_p", unsorted, quiet=True)
-    assert not result.passed and "shuffled" in result.message
-
-    def crashes(logits, p):
-        raise IndexError("oops")
-
-    assert "raised IndexError: oops" in check("ch06.top_p", crashes, quiet=True).message
+    assert "negative logit" in _failure("ch07.repetition_penalty", divide_all)
 
 
-def test_kv_step_mistakes_fail():
-    # applies a causal mask as if the query were the first position: it sees only key 0
-    def first_key_only(q, k_new, v_new, k_cache, v_cache):
-        _, k, v = solution_kv_step(q, k_new, v_new, k_cache, v_cache)
-        return np.broadcast_to(v[:, :1], q.shape).copy(), k, v
+def test_penalising_each_occurrence_is_named():
+    def each_time(logits, previous, penalty):
+        out = np.array(logits, dtype=np.float64)
+        for t in previous:
+            out[t] = out[t] / penalty if out[t] > 0 else out[t] * penalty
+        return out
 
-    result = check("ch06.kv_step", first_key_only, quiet=True)
-    assert not result.passed and "3 cached positions" in result.message
-
-    # puts the new key in front of the cache: the keys come back in the wrong order
-    def prepends(q, k_new, v_new, k_cache, v_cache):
-        out, _, _ = solution_kv_step(q, k_new, v_new, k_cache, v_cache)
-        return out, np.concatenate([k_new, k_cache], 1), np.concatenate([v_new, v_cache], 1)
-
-    result = check("ch06.kv_step", prepends, quiet=True)
-    assert not result.passed and "item 1" in result.message
-
-    # returns only the output, not the updated cache
-    result = check("ch06.kv_step", lambda *a: solution_kv_step(*a)[0], quiet=True)
-    assert not result.passed and "expected a tuple" in result.message
+    assert "once" in _failure("ch07.repetition_penalty", each_time)
 
 
-def test_not_implemented_is_reported():
-    def todo(logits, k):
-        raise NotImplementedError
+def test_greedy_is_not_beam_search():
+    def greedy(next_log_probs, prompt, n_beams, n_new):
+        ids = list(prompt)
+        for _ in range(n_new):
+            ids.append(int(np.argmax(next_log_probs(ids))))
+        return ids[len(prompt):]
 
-    assert "not implemented" in check("ch06.top_k", todo, quiet=True).message
+    assert "greedy" in _failure("ch07.beam_search", greedy)
+
+
+def test_beam_search_that_keeps_the_prompt_fails_on_the_shape(solutions):
+    def with_prompt(next_log_probs, prompt, n_beams, n_new):
+        return list(prompt) + solutions["beam_search"](next_log_probs, prompt, n_beams, n_new)
+
+    _failure("ch07.beam_search", with_prompt)
+
+
+def test_the_given_buggy_continue_is_recognised():
+    message = _failure("ch07.fixed_continue", ch07_generation.buggy_continue)
+    assert "still behaves like the given code" in message
+
+
+def test_a_wrong_prediction_fails_and_a_value_outside_the_options_is_refused():
+    assert "disagrees" in _failure("ch07.beam_repeats", "less repetitive")
+    assert "choose one of" in _failure("ch07.beam_repeats", "much more")

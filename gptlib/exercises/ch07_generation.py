@@ -228,8 +228,11 @@ def _beam_repeats_experiment():
     from ..data import SHAKESPEARE_GPT
     from ..tokenizer import shakespeare_tokenizer
 
-    threads = torch.get_num_threads()
+    from transformers.utils import logging as hf_logging
+
+    threads, bars = torch.get_num_threads(), hf_logging.is_progress_bar_enabled()
     torch.set_num_threads(1)  # a tiny model: more threads only wait on each other
+    hf_logging.disable_progress_bar()  # no "loading weights" bar in the reader's notebook
     try:
         lm = LanguageModel(GPT2LMHeadModel.from_pretrained(SHAKESPEARE_GPT).double().eval())
         prompt = shakespeare_tokenizer().encode("ROMEO:\n")
@@ -237,10 +240,12 @@ def _beam_repeats_experiment():
         beams = repeated_4grams(_hf_beam_search(lm, prompt, 5, 100))
     finally:
         torch.set_num_threads(threads)
+        if bars:
+            hf_logging.enable_progress_bar()
     happened = ("about as repetitive" if abs(beams - greedy) <= 0.05 else
                 "more repetitive" if beams > greedy else "less repetitive")
-    return happened, (f"of the 4-token windows in 100 tokens after 'ROMEO:', {greedy:.0%} repeat an "
-                      f"earlier one with greedy decoding and {beams:.0%} with 5 beams.")
+    return happened, (f"\n  of the 4-token windows in 100 tokens after 'ROMEO:', {greedy:.0%} repeat"
+                      f"\n  an earlier one with greedy decoding, {beams:.0%} with 5 beams.")
 
 
 EXERCISES = {
