@@ -227,8 +227,8 @@ def embedding_share(config: GPTConfig) -> tuple[float, int]:
 def _share_experiment():
     (small, n_small), (xl, n_xl) = embedding_share(GPTConfig()), embedding_share(GPT2_XL)
     happened = "stays within 2 points" if abs(small - xl) < 0.02 else ("grows" if xl > small else "shrinks")
-    report = (f"wte and wpe hold {small:.1%} of GPT-2 small's {n_small:,} parameters "
-              f"and {xl:.1%} of GPT-2 XL's {n_xl:,}.")
+    report = (f"\n  wte and wpe hold {small:.1%} of GPT-2 small's {n_small:,} parameters"
+              f"\n  and {xl:.1%} of GPT-2 XL's {n_xl:,}.")
     return happened, report
 
 
