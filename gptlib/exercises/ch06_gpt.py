@@ -156,12 +156,11 @@ def _logits_from(params_from_hf):
 
 
 def _transposing_loader(state):
-    """nn.Linear's habit: every 2-D weight transposed (GPT-2's Conv1D needs no transpose)."""
+    """nn.Linear's habit of transposing, where no shape check catches it: the square attn.c_proj.
+    (Transposed non-square matrices are refused by NumpyGPT, naming the expected shape.)"""
     params = _loader(state)
     for block in params["blocks"]:
-        for layer in (block["attn"]["c_attn"], block["attn"]["c_proj"],
-                      block["mlp"]["c_fc"], block["mlp"]["c_proj"]):
-            layer["w"] = layer["w"].T
+        block["attn"]["c_proj"]["w"] = block["attn"]["c_proj"]["w"].T
     return params
 
 
