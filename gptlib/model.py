@@ -151,9 +151,10 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps)
         self.apply(self._init_weights)
-        # The GPT-2 paper scales the weights of "residual layers" by 1/sqrt(N), N the number of
-        # residual layers; like nanoGPT and Hugging Face we take these to be the two c_proj of each
-        # block (N = 2 * n_layer), so that each block adds less to the stream's variance.
+        # The GPT-2 paper scales the weights of residual layers by 1/sqrt(N), N the number of
+        # residual layers (section 2.3); each block adds two (attention and MLP), so N is
+        # 2 * n_layer as nanoGPT and transformers read it. The stream's variance then stays
+        # about the same at any depth.
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))

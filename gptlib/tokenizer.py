@@ -294,11 +294,15 @@ def read_ranks(path) -> dict[bytes, int]:
     return ranks
 
 
+def ranks_text(ranks: dict[bytes, int]) -> str:
+    """{bytes: rank} -> tiktoken's rank file: ``base64(token bytes) rank`` per line, by rank."""
+    by_rank = sorted(ranks.items(), key=lambda item: item[1])
+    return "".join(f"{base64.b64encode(b).decode('ascii')} {rank}\n" for b, rank in by_rank)
+
+
 def _write_files(folder, ranks: dict[bytes, int], info: dict) -> Path:
-    lines = [f"{base64.b64encode(b).decode('ascii')} {i}" for b, i in sorted(ranks.items(),
-                                                                              key=lambda t: t[1])]
-    ranks_text, info_text = "\n".join(lines) + "\n", json.dumps(info, indent=1) + "\n"
-    atomic_write(Path(folder) / RANKS_FILE, lambda tmp: Path(tmp).write_text(ranks_text, "ascii"))
+    text, info_text = ranks_text(ranks), json.dumps(info, indent=1) + "\n"
+    atomic_write(Path(folder) / RANKS_FILE, lambda tmp: Path(tmp).write_text(text, "ascii"))
     atomic_write(Path(folder) / INFO_FILE, lambda tmp: Path(tmp).write_text(info_text, "utf-8"))
     return Path(folder)
 

@@ -32,10 +32,13 @@ Nothing here uses pickle.
 from __future__ import annotations
 
 import json
+import re
+from functools import lru_cache
 from pathlib import Path
 
 import huggingface_hub
 import numpy as np
+import pooch
 import torch
 from huggingface_hub.errors import HFValidationError
 from safetensors import SafetensorError, safe_open
@@ -244,8 +247,8 @@ HUB_MODELS = {
 def download_from_hub(name: str) -> Path:
     """Download a GPT-2 checkpoint from the Hugging Face hub into gptlib's cache; return its folder.
 
-    huggingface_hub does not check a fresh download's bytes by itself, so each file is then
-    compared with the sha256 the hub publishes for it (``verify_hub_download``).
+    The weights are then checked against the sha256 the hub publishes for them
+    (``verify_hub_file``): huggingface_hub itself only checks a download's size.
     """
     repo_id = HUB_MODELS.get(name, name)
     try:
@@ -253,11 +256,8 @@ def download_from_hub(name: str) -> Path:
             repo_id, allow_patterns=["config.json", "model.safetensors"],
             cache_dir=cache_dir() / "hub",
         )
-        verify_hub_download(repo_id, Path(folder))
     except HFValidationError as err:
         raise ValueError(f"{name!r} is neither a checkpoint folder nor a hub model name") from err
-    except ChecksumError:
-        raise
     except Exception as err:  # offline, unknown repo, ...: say what to do instead
         raise MissingDataError(
             f"could not download {repo_id!r} from the Hugging Face hub "
@@ -265,25 +265,39 @@ def download_from_hub(name: str) -> Path:
             f"Known names: {sorted(HUB_MODELS)}. Offline, pass a local folder with config.json "
             f"and model.safetensors instead, or set GPTLIB_CACHE to a cache that already holds it."
         ) from err
+    verify_hub_file(repo_id, Path(folder) / "model.safetensors")
     return Path(folder)
 
 
-def verify_hub_download(repo_id: str, folder: Path) -> None:
-    """Compare the downloaded files with the checksums the hub lists for that commit.
+def hub_sha256(repo_id: str, path: Path) -> str:
+    """The sha256 the hub publishes for the large (LFS) file ``path`` of a downloaded snapshot.
 
-    ``folder`` is the snapshot folder ``snapshot_download`` returned; its name is the commit.
-    Files of the repository that were not downloaded are not checked.
+    huggingface_hub's cache names each large file's blob by the hub's sha256 of it (its ETag),
+    and the snapshot folder holds a link to that blob; where the system has no links, ask the
+    hub for the file's LFS metadata at the snapshot's commit (the snapshot folder's name).
     """
-    report = huggingface_hub.HfApi().verify_repo_checksums(
-        repo_id, revision=folder.name, cache_dir=cache_dir() / "hub")
-    if report.mismatches:
-        bad = "; ".join(f"{m['path']}: {m['algorithm']} {m['actual']}, the hub lists {m['expected']}"
-                        for m in report.mismatches)
-        raise ChecksumError(f"the download of {repo_id!r} is corrupt ({bad}). Delete {folder} "
-                            "and load it again.")
-    if report.checked_count < 2:  # config.json and model.safetensors
-        raise ChecksumError(f"only {report.checked_count} of the files of {repo_id!r} in {folder} "
-                            "could be checked against the hub's checksums")
+    blob = path.resolve().name
+    if re.fullmatch(r"[0-9a-f]{64}", blob):
+        return blob
+    (info,) = huggingface_hub.HfApi().get_paths_info(repo_id, [path.name], revision=path.parent.name)
+    return info.lfs.sha256
+
+
+@lru_cache(maxsize=8)
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    """A file's sha256, computed once per version of the file (size and mtime in the key)."""
+    return pooch.file_hash(str(path), alg="sha256")
+
+
+def verify_hub_file(repo_id: str, path: Path) -> None:
+    """ChecksumError unless the downloaded ``path`` has the sha256 the hub publishes for it."""
+    expected = hub_sha256(repo_id, path)
+    stat = path.stat()
+    actual = _sha256(path.resolve(), stat.st_size, stat.st_mtime_ns)
+    if actual != expected:
+        raise ChecksumError(
+            f"{path} (from {repo_id!r}) has sha256 {actual}, but the hub publishes {expected}: "
+            f"the download is damaged. Delete {path.resolve()} and download it again.")
 
 
 # Models that ship inside gptlib: the project's own small GPT, trained on Tiny Shakespeare with

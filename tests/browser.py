@@ -247,11 +247,17 @@ PAGE_LOAD_WAIT = 20  # seconds for a page's scripts (MathJax, widgets) to settle
 
 
 def wait_until_loaded(driver, seconds: float = PAGE_LOAD_WAIT) -> None:
-    """Wait for the page, then for MathJax to typeset it (when the page loads MathJax)."""
+    """Wait for the page, its widgets (when it has any) and MathJax's typesetting (when the
+    page loads MathJax)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         done = driver.execute_script("""
             if (document.readyState !== 'complete') return false;
+            // gptlib's book.js marks <html> once every widget of the page is drawn (or handed
+            // to the html-manager for widgets that are not gptlib's).
+            const widgetState = 'script[type="application/vnd.jupyter.widget-state+json"]';
+            if (document.querySelector(widgetState)
+                && !document.documentElement.hasAttribute('data-gptlib-widgets')) return false;
             if (!document.querySelector('script[src*="mathjax" i]')) return true;
             // A deferred script has run by now: no MathJax.startup means it failed to load,
             // and the console says why.

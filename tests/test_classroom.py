@@ -23,7 +23,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from gptlib import classroom, exercises
 from gptlib.classroom import author, grading
-from gptlib.classroom.lint import lint
+from gptlib.classroom.lint import exercises_in, lint
 from gptlib.classroom.notebook import is_solution
 from gptlib.exercises import ExerciseFailed, check, evaluate
 from gptlib.exercises.references import torch_function, torch_vjp
@@ -376,3 +376,14 @@ def test_every_chapter_scores_100_with_its_solutions_and_0_blank(path, tmp_path)
         assert sorted(scored) == sorted(auto)
         failures = [(r.exercise, r.message) for r in scored.values() if r.passed != (label == "reference")]
         assert not failures, f"{label} edition of {path.name}: {failures}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
+def test_every_chapter_has_four_exercises_two_beyond_what_it_shows_in_the_format(path):
+    """Issue 12: >= 4 exercises per chapter, >= 2 of them not a re-derivation of displayed code
+    (a variant, a prediction, a debugging task or an explanation), all in the format."""
+    notebook = nbformat.read(path, as_version=4)
+    kinds = [exercise.kind for exercise in exercises_in(notebook).values()]
+    assert len(kinds) >= 4, f"{path.name} has {len(kinds)} exercises: {kinds}"
+    assert sum(kind != "derive" for kind in kinds) >= 2, f"{path.name}: kinds {kinds}"
+    assert lint(notebook, path.name) == []

@@ -1,7 +1,10 @@
 """Checkpoint files: reading Hugging Face's, writing our own, refusing broken ones."""
 
+import hashlib
 import json
 import shutil
+import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +12,7 @@ from safetensors.numpy import load_file, save_file
 
 import gptlib
 from gptlib import weights
-from gptlib.data import MissingDataError
+from gptlib.data import ChecksumError, MissingDataError
 from conftest import hf_logits
 
 
@@ -165,12 +168,61 @@ def test_hub_names_map_to_repositories_and_offline_is_explained(monkeypatch):
     assert asked == [("openai-community/gpt2-medium", ["config.json", "model.safetensors"])]
 
 
-def test_hub_download_is_read_from_the_returned_folder(small_checkpoint, monkeypatch):
+def hub_cache_snapshot(checkpoint: Path, root: Path, blob_name: str | None = None) -> Path:
+    """huggingface_hub's cache layout: blobs named by their sha256, a snapshot folder of links."""
+    snapshot = root / "snapshots" / "0123456789abcdef"
+    snapshot.mkdir(parents=True)
+    shutil.copy(checkpoint / "config.json", snapshot / "config.json")
+    weights_file = checkpoint / "model.safetensors"
+    blob = root / "blobs" / (blob_name or hashlib.sha256(weights_file.read_bytes()).hexdigest())
+    blob.parent.mkdir()
+    shutil.copy(weights_file, blob)
+    (snapshot / "model.safetensors").symlink_to(blob)
+    return snapshot
+
+
+def test_hub_download_is_read_from_the_returned_folder(small_checkpoint, monkeypatch, tmp_path):
     import huggingface_hub
 
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, **kw: str(small_checkpoint[0]))
+    snapshot = hub_cache_snapshot(small_checkpoint[0], tmp_path)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, **kw: str(snapshot))
     config, _ = gptlib.load_gpt2("gpt2")
     assert config.n_embd == 32
+
+
+def test_a_damaged_hub_download_is_refused(small_checkpoint, monkeypatch, tmp_path):
+    import huggingface_hub
+
+    snapshot = hub_cache_snapshot(small_checkpoint[0], tmp_path, blob_name="ab" * 32)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, **kw: str(snapshot))
+    with pytest.raises(ChecksumError, match="hub publishes abab.*damaged"):
+        gptlib.load_gpt2("gpt2")
+
+
+@pytest.mark.parametrize("published_is_right", [True, False])
+def test_without_links_the_hub_is_asked_for_the_sha256(small_checkpoint, monkeypatch, tmp_path,
+                                                        published_is_right):
+    """On a system without symbolic links the snapshot holds copies: ask the hub's API."""
+    import huggingface_hub
+
+    snapshot = tmp_path / "snapshots" / "0123456789abcdef"
+    shutil.copytree(small_checkpoint[0], snapshot)
+    right = hashlib.sha256((snapshot / "model.safetensors").read_bytes()).hexdigest()
+    asked = []
+
+    def get_paths_info(self, repo_id, paths, revision=None):
+        asked.append((repo_id, paths, revision))
+        lfs = types.SimpleNamespace(sha256=right if published_is_right else "0" * 64)
+        return [types.SimpleNamespace(lfs=lfs)]
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, **kw: str(snapshot))
+    monkeypatch.setattr(huggingface_hub.HfApi, "get_paths_info", get_paths_info)
+    if published_is_right:
+        assert gptlib.load_gpt2("gpt2")[0].n_embd == 32
+    else:
+        with pytest.raises(ChecksumError, match="damaged"):
+            gptlib.load_gpt2("gpt2")
+    assert asked == [("openai-community/gpt2", ["model.safetensors"], "0123456789abcdef")]
 
 
 def test_the_bundled_shakespeare_model_loads_by_name_and_in_transformers():

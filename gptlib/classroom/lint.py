@@ -129,6 +129,12 @@ def _present(notebook, declared: dict) -> list[str]:
     return sorted(ids, key=lambda i: list(declared).index(i) if i in declared else -1)
 
 
+def exercises_in(notebook) -> dict[str, object]:
+    """{exercise id: its declaration} of every declared exercise the notebook holds, in order."""
+    declared = all_exercises()
+    return {i: declared[i] for i in _present(notebook, declared) if i in declared}
+
+
 def lint(notebook, name: str = "notebook") -> list[str]:
     """Every way the notebook's exercises depart from the format, as messages naming the cell."""
     declared = all_exercises()

@@ -24,7 +24,6 @@ in git would double what a clone downloads and could drift from the checkpoint i
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 from pathlib import Path
@@ -104,7 +103,7 @@ def _write(path: Path, data: bytes) -> None:
 
 def _tokenizer_files(folder: Path, vocab_size: int) -> dict:
     """{file name: bytes} of the tokenizer that goes with the checkpoint in ``folder``."""
-    from ..tokenizer import gpt2_tokenizer
+    from ..tokenizer import gpt2_tokenizer, ranks_text
     from ..training import CharTokenizer, tokenizer_from_folder
 
     if (folder / "tokenizer.json").is_file():
@@ -115,8 +114,7 @@ def _tokenizer_files(folder: Path, vocab_size: int) -> dict:
         raise FileNotFoundError(f"{folder} has no tokenizer.json, and its vocabulary ({vocab_size} ids) is not GPT-2's")
     if isinstance(tokenizer, CharTokenizer):
         return {"tokenizer.json": _json_bytes({"type": "char", "chars": tokenizer.chars})}
-    ranks = sorted(tokenizer.ranks.items(), key=lambda item: item[1])
-    lines = "".join(f"{base64.b64encode(token).decode('ascii')} {rank}\n" for token, rank in ranks)
+    lines = ranks_text(tokenizer.ranks)
     info = {"type": "bpe", "pattern": tokenizer.pattern, "special_tokens": tokenizer.special_tokens}
     return {"tokenizer.json": _json_bytes(info), "tokenizer.tiktoken": lines.encode("ascii")}
 

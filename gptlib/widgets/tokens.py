@@ -9,9 +9,7 @@ tokens), and with the Python tokenizer (any size) while a kernel runs. Special t
 
 from __future__ import annotations
 
-import base64
-
-from ..tokenizer import BPETokenizer, escape_bytes
+from ..tokenizer import BPETokenizer, escape_bytes, ranks_text
 from .base import Widget
 
 LIVE_MAX_VOCAB = 4096  # above this the rank table would make the page heavy
@@ -48,10 +46,7 @@ def token_pieces(tokenizer, ids) -> list[list]:
 
 def tiktoken_ranks(tokenizer: BPETokenizer) -> str:
     """The tokenizer's ranks in tiktoken's text format (base64 of the bytes, a space, the rank)."""
-    return "".join(
-        f"{base64.b64encode(b).decode('ascii')} {rank}\n"
-        for b, rank in sorted(tokenizer.ranks.items(), key=lambda t: t[1])
-    )
+    return ranks_text(tokenizer.ranks)
 
 
 class TokenViewer(Widget):
