@@ -34,6 +34,19 @@ def embed(ids, wte, wpe):
     return wte[ids] + wpe[:n_seq]  # [..., n_seq, n_embd] + [n_seq, n_embd] (broadcast over batch)
 
 
+def sinusoidal_positions(n_ctx, n_embd):
+    """The original Transformer's fixed position table: [n_ctx, n_embd], nothing learned.
+
+    Channels 2i and 2i + 1 hold the sine and the cosine of pos / 10000^(2i / n_embd): one wave
+    per pair of channels, its wavelength growing geometrically from 2 pi to 10000 * 2 pi.
+    GPT-1 and GPT-2 learn ``wpe`` instead; chapter 2 compares the two.
+    """
+    pos = np.arange(n_ctx)[:, None]  # [n_ctx, 1]
+    pair = np.arange(n_embd) // 2  # [n_embd]: channels 2i and 2i + 1 share frequency i
+    angles = pos / 10000.0 ** (2 * pair / n_embd)  # [n_ctx, n_embd]
+    return np.where(np.arange(n_embd) % 2 == 0, np.sin(angles), np.cos(angles))
+
+
 def embed_backward(d_out, ids, wte, wpe):
     """Gradients of ``embed``: d_out [..., n_seq, n_embd] -> (d_wte [V, C], d_wpe [n_ctx, C]).
 

@@ -193,9 +193,10 @@ class BPETokenizer:
         found = disallowed and regex.search("|".join(map(regex.escape, sorted(disallowed))), text)
         if found:
             raise ValueError(
+                # Three short lines: the message is shown in the book's text column.
                 f"the text contains the special token {found.group()!r} at character "
-                f"{found.start()}. Pass allowed_special={{{found.group()!r}}} (or 'all') to "
-                f"encode it as its id, or disallowed_special=() to encode it as ordinary text."
+                f"{found.start()}.\nPass allowed_special={{{found.group()!r}}} (or 'all') to "
+                f"encode it as its id,\nor disallowed_special=() to encode it as ordinary text."
             )
         if not allowed:
             return self.encode_ordinary(text)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gptlib.embeddings import Embeddings, embed, embed_backward, one_hot
+from gptlib.embeddings import Embeddings, embed, embed_backward, one_hot, sinusoidal_positions
 
 # (vocab_size, n_ctx, n_embd, ids shape): one token, a batch, repeated ids, the full context
 SHAPES = [(7, 5, 4, (1,)), (11, 16, 8, (16,)), (5, 12, 6, (3, 9)), (50, 32, 24, (2, 1)), (3, 64, 16, (64,))]
@@ -110,3 +110,25 @@ def test_backward_matches_autograd_for_any_ids(data):
     d_wte, d_wpe = embed_backward(d_out, ids, wte, wpe)
     np.testing.assert_allclose(d_wte, d_wte_ref, rtol=1e-4, atol=1e-10)
     np.testing.assert_allclose(d_wpe, d_wpe_ref, rtol=1e-4, atol=1e-10)
+
+
+@pytest.mark.parametrize("n_ctx, n_embd", [(1, 2), (6, 4), (17, 7), (128, 64), (1024, 768)])
+def test_sinusoidal_positions_match_transformers_xlm(n_ctx, n_embd):
+    # XLM's table (Hugging Face) is Vaswani et al.'s: sin in even channels, cos in odd ones, with
+    # frequencies 10000^(-2i/d). It goes through float32, hence the tolerance.
+    from transformers.models.xlm.modeling_xlm import create_sinusoidal_embeddings
+
+    expected = create_sinusoidal_embeddings(n_ctx, n_embd, torch.empty(n_ctx, n_embd, dtype=torch.float64))
+    got = sinusoidal_positions(n_ctx, n_embd)
+    assert got.shape == (n_ctx, n_embd) and got.dtype == np.float64
+    np.testing.assert_allclose(got, expected.numpy(), rtol=0, atol=1e-6)
+
+
+def test_sinusoidal_dot_products_depend_only_on_the_offset():
+    # sin(a)sin(b) + cos(a)cos(b) = cos(a - b): each pair of channels sees only the distance
+    table = sinusoidal_positions(64, 32)
+    gram = table @ table.T
+    for offset in (0, 1, 5, 40):
+        diagonal = np.diagonal(gram, offset)
+        np.testing.assert_allclose(diagonal, diagonal[0], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(np.diagonal(gram), 16.0, atol=1e-9)  # every row has norm sqrt(d / 2)

@@ -1,5 +1,5 @@
-"""The self-checking exercises of chapters 2, 4 and 5: right answers pass, typical mistakes fail
-with a message that says what is wrong."""
+"""The self-checking exercises of chapters 4 and 5 (chapter 2's are in test_exercises_ch02.py):
+right answers pass, typical mistakes fail with a message that says what is wrong."""
 
 import math
 
@@ -7,33 +7,14 @@ import numpy as np
 import pytest
 
 from gptlib.exercises import check, find
-from gptlib.exercises import ch02_embeddings, ch04_feedforward, ch05_layernorm
+from gptlib.exercises import ch04_feedforward, ch05_layernorm
 
 ALL_IDS = (
-    [f"ch02.{k}" for k in ch02_embeddings.EXERCISES]
-    + [f"ch04.{k}" for k in ch04_feedforward.EXERCISES]
+    [f"ch04.{k}" for k in ch04_feedforward.EXERCISES]
     + [f"ch05.{k}" for k in ch05_layernorm.EXERCISES]
 )
 
 # --- the solutions shown in the chapters (written with NumPy, not with gptlib) ----------------
-
-
-def one_hot(ids, vocab_size):
-    out = np.zeros((len(ids), vocab_size))
-    out[np.arange(len(ids)), ids] = 1.0
-    return out
-
-
-def embed(ids, wte, wpe):
-    return wte[ids] + wpe[: len(ids)]
-
-
-def embed_backward(d_out, ids, wte, wpe):
-    d_wte = np.zeros_like(wte)
-    np.add.at(d_wte, ids, d_out)
-    d_wpe = np.zeros_like(wpe)
-    d_wpe[: len(ids)] = d_out
-    return d_wte, d_wpe
 
 
 def ffn_num_params(n_embd):
@@ -76,9 +57,6 @@ def layer_norm_backward(d_out, x, g, b, eps=1e-5):
 
 
 SOLUTIONS = {
-    "ch02.one_hot": one_hot,
-    "ch02.embed": embed,
-    "ch02.embed_backward": embed_backward,
     "ch04.ffn_num_params": ffn_num_params,
     "ch04.gelu": gelu,
     "ch04.gelu_backward": gelu_backward,
@@ -91,7 +69,7 @@ SOLUTIONS = {
 
 def test_every_exercise_has_a_solution_and_at_least_three_cases():
     assert sorted(SOLUTIONS) == sorted(ALL_IDS)
-    for chapter in ("ch02", "ch04", "ch05"):
+    for chapter in ("ch04", "ch05"):
         assert sum(i.startswith(chapter) for i in ALL_IDS) >= 3
     for exercise_id in ALL_IDS:
         assert len(find(exercise_id).cases) >= 3
@@ -121,12 +99,6 @@ def test_not_implemented_and_crashing_functions_fail(exercise_id):
 # --- typical mistakes, each caught with a specific message ------------------------------------
 
 MISTAKES = {
-    # sized by the largest id seen instead of the vocabulary
-    "ch02.one_hot": (lambda ids, V: np.eye(ids.max() + 1)[ids], "for a repeated id, expected shape (4, 6), got shape (4, 4)"),
-    # forgot the positions
-    "ch02.embed": (lambda ids, wte, wpe: wte[ids], "values are wrong"),
-    # d_wte[ids] += d_out keeps only the last gradient of a repeated token
-    "ch02.embed_backward": (None, "for token 7 three times (its gradients must add up), item 0: 4 of 40 values are wrong; the first at index (7, 0)"),
     # forgot the biases
     "ch04.ffn_num_params": (lambda n: 8 * n * n, "got 8, which is too small"),
     # ReLU instead of GELU
@@ -163,17 +135,6 @@ MISTAKES = {
 }
 
 
-def _fancy_index_embed_backward(d_out, ids, wte, wpe):
-    d_wte = np.zeros_like(wte)
-    d_wte[ids] += d_out  # buffered: a repeated id is written, not added, several times
-    d_wpe = np.zeros_like(wpe)
-    d_wpe[: len(ids)] = d_out
-    return d_wte, d_wpe
-
-
-MISTAKES["ch02.embed_backward"] = (_fancy_index_embed_backward, MISTAKES["ch02.embed_backward"][1])
-
-
 @pytest.mark.parametrize("exercise_id", sorted(MISTAKES))
 def test_typical_mistakes_fail_with_a_specific_message(exercise_id):
     wrong, message = MISTAKES[exercise_id]
@@ -182,8 +143,3 @@ def test_typical_mistakes_fail_with_a_specific_message(exercise_id):
     assert not result.passed
     assert message in result.message, result.message
     assert result.message.startswith("✗ " + find(exercise_id).title)
-
-
-def test_returning_a_list_instead_of_a_tuple_is_explained():
-    result = check("ch02.embed_backward", lambda *a: list(embed_backward(*a)), quiet=True)
-    assert not result.passed and "expected a tuple" in result.message
