@@ -138,7 +138,7 @@ class _TorchRunner:
             if window_start != self.window_start:  # first call, or the window slid: rebuild
                 self.cache, self.window_start = KVCache(self.model.config.n_layer), window_start
             logits = self.model(window[:, len(self.cache) :], kv_cache=self.cache)[:, -1]
-        return logits.float().cpu().numpy()
+        return logits.double().cpu().numpy()  # float64 keeps a float64 model's logits exact
 
 
 # --- the loop --------------------------------------------------------------------------------

@@ -305,18 +305,28 @@ def verify_hub_file(repo_id: str, path: Path) -> None:
 BUNDLED_MODELS = {"shakespeare": SHAKESPEARE_GPT}
 
 
-def load_gpt2(source) -> tuple[GPTConfig, dict]:
+def load_gpt2(source, dtype=None) -> tuple[GPTConfig, dict]:
     """(config, params) from a checkpoint folder, a bundled model ("shakespeare"), or the hub by
-    name ("gpt2", "gpt2-medium", ...)."""
+    name ("gpt2", "gpt2-medium", ...). ``dtype``: the precision of the arrays (default: as
+    stored, float32 or float64), e.g. ``np.float64``."""
     if isinstance(source, str) and source in BUNDLED_MODELS:
-        return load_checkpoint(BUNDLED_MODELS[source])
-    path = Path(source)
-    if path.is_dir():
-        return load_checkpoint(path)
-    if path.exists():
-        raise ValueError(f"{path} is a file; pass the checkpoint folder that holds "
+        config, params = load_checkpoint(BUNDLED_MODELS[source])
+    elif Path(source).is_dir():
+        config, params = load_checkpoint(source)
+    elif Path(source).exists():
+        raise ValueError(f"{source} is a file; pass the checkpoint folder that holds "
                          "config.json and model.safetensors")
-    return load_checkpoint(download_from_hub(str(source)))
+    else:
+        config, params = load_checkpoint(download_from_hub(str(source)))
+    return config, (params if dtype is None else cast_params(params, dtype))
+
+
+def cast_params(params: dict, dtype) -> dict:
+    """The same parameters as arrays of ``dtype`` (a float type), in the same nested layout."""
+    if not np.issubdtype(np.dtype(dtype), np.floating):
+        raise ValueError(f"dtype must be a floating-point type such as np.float64, got {dtype!r}")
+    return unflatten_params({name: np.asarray(array, dtype=dtype)
+                             for name, array in flatten_params(params).items()})
 
 
 def load_shakespeare_model():

@@ -1,127 +1,132 @@
-"""Chapter 6's exercises: the chapter's solutions pass, typical mistakes fail with a useful message."""
+"""Chapter 6's exercises: the chapter's own solutions pass, and typical wrong answers fail with a
+message that points to the wrong idea (the references are Hugging Face's GPT-2 and its count).
+
+The solutions are read from the chapter's solution cells, so that there is one copy of each.
+"""
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gptlib.exercises import check
+from gptlib.exercises import ch06_gpt, evaluate, find
+
+CHAPTER = Path(__file__).resolve().parents[1] / "chapters" / "06_gpt.ipynb"
 
 
-# The solutions as the chapter writes them (plain NumPy, not gptlib's reference).
-def solution_top_k(logits, k):
-    logits = np.asarray(logits)
-    if k >= logits.shape[-1]:
-        return logits
-    kth = np.sort(logits, axis=-1)[..., -k, None]
-    return np.where(logits >= kth, logits, -np.inf)
+@pytest.fixture(scope="module")
+def solutions():
+    """The chapter's solution cells, run in one namespace with the names the chapter imported."""
+    from gptlib.attention import mha
+    from gptlib.ffn import ffn
+    from gptlib.layernorm import layer_norm
+
+    namespace = dict(np=np, mha=mha, ffn=ffn, layer_norm=layer_norm)
+    for cell in json.loads(CHAPTER.read_text())["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("solution") and cell["cell_type"] == "code":
+            exec("".join(cell["source"]), namespace)
+    return namespace
 
 
-def solution_top_p(logits, p):
-    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    probs /= probs.sum(axis=-1, keepdims=True)
-    order = np.argsort(-probs, axis=-1)
-    sorted_probs = np.take_along_axis(probs, order, axis=-1)
-    before = np.cumsum(sorted_probs, axis=-1) - sorted_probs
-    keep = np.zeros(probs.shape, dtype=bool)
-    np.put_along_axis(keep, order, before < p, axis=-1)
-    return np.where(keep, logits, -np.inf)
+ANSWERS = {"ch06.count_params": "count_params", "ch06.embedding_share": "prediction",
+           "ch06.params_from_hf": "params_from_hf", "ch06.fixed_block": "fixed_block"}
 
 
-def solution_kv_step(q, k_new, v_new, k_cache, v_cache):
-    k = np.concatenate([k_cache, k_new], axis=1)
-    v = np.concatenate([v_cache, v_new], axis=1)
-    scores = q @ k.transpose(0, 2, 1) / np.sqrt(q.shape[-1])
-    weights = np.exp(scores - scores.max(-1, keepdims=True))
-    weights /= weights.sum(-1, keepdims=True)
-    return weights @ v, k, v
+def test_every_exercise_of_the_module_is_in_the_chapter():
+    checked = {f"ch06.{name}" for name in ch06_gpt.EXERCISES} - {"ch06.why_lens"}
+    assert checked == set(ANSWERS)
+    with pytest.raises(TypeError, match="graded by hand"):
+        evaluate("ch06.why_lens", "an answer")
+    assert find("ch06.why_lens").title
 
 
-@pytest.mark.parametrize(
-    "name, solution",
-    [("ch06.top_k", solution_top_k), ("ch06.top_p", solution_top_p), ("ch06.kv_step", solution_kv_step)],
-)
-def test_solutions_pass(name, solution, capsys):
-    result = check(name, solution)
+@pytest.mark.parametrize("exercise_id", sorted(ANSWERS))
+def test_the_chapters_solution_passes(exercise_id, solutions):
+    result = evaluate(exercise_id, solutions[ANSWERS[exercise_id]])
     assert result.passed, result.message
-    assert "all" in capsys.readouterr().out
 
 
-def test_top_k_mistakes_fail():
-    # keeps k+1 tokens (off by one)
-    def off_by_one(logits, k):
-        kth = np.sort(logits, axis=-1)[..., -k - 1, None] if k < logits.shape[-1] else -np.inf
-        return np.where(logits >= kth, logits, -np.inf)
-
-    result = check("ch06.top_k", off_by_one, quiet=True)
-    assert not result.passed and "values are wrong" in result.message
-
-    # zeros instead of -inf: the filtered tokens would still be sampled
-    def zeros(logits, k):
-        out = solution_top_k(logits, k)
-        return np.where(np.isfinite(out), out, 0.0)
-
-    assert "values are wrong" in check("ch06.top_k", zeros, quiet=True).message
-
-    # forgets the batch: flattens the rows together
-    def flat(logits, k):
-        return solution_top_k(np.ravel(logits), k)
-
-    result = check("ch06.top_k", flat, quiet=True)
-    assert "batch of 3 rows" in result.message and "shape" in result.message
+def test_fresh_inputs_from_another_seed_still_pass(solutions, monkeypatch):
+    monkeypatch.setenv("GPTLIB_CHECK_SEED", "2024")
+    for exercise_id in ("ch06.count_params", "ch06.params_from_hf", "ch06.fixed_block"):
+        assert evaluate(exercise_id, solutions[ANSWERS[exercise_id]]).passed
 
 
-def test_top_p_mistakes_fail():
-    # includes the token that crosses p only when strictly needed: keeps one token too few
-    def strict(logits, p):
-        probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        probs /= probs.sum(axis=-1, keepdims=True)
-        order = np.argsort(-probs, axis=-1)
-        cum = np.cumsum(np.take_along_axis(probs, order, axis=-1), axis=-1)
-        keep = np.zeros(probs.shape, dtype=bool)
-        np.put_along_axis(keep, order, cum <= p, axis=-1)
-        return np.where(keep, logits, -np.inf)
-
-    result = check("ch06.top_p", strict, quiet=True)
-    assert not result.passed and "p=0.7" in result.message
-
-    # forgets to sort: keeps tokens in vocabulary order until p is reached
-    def unsorted(logits, p):
-        probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
-        before = np.cumsum(probs) - probs
-        return np.where(before < p, logits, -np.inf)
-
-    result = check("ch06.top_p", unsorted, quiet=True)
-    assert not result.passed and "shuffled" in result.message
-
-    def crashes(logits, p):
-        raise IndexError("oops")
-
-    assert "raised IndexError: oops" in check("ch06.top_p", crashes, quiet=True).message
+def _failure(exercise_id, answer):
+    result = evaluate(exercise_id, answer)
+    assert not result.passed
+    return result.message
 
 
-def test_kv_step_mistakes_fail():
-    # applies a causal mask as if the query were the first position: it sees only key 0
-    def first_key_only(q, k_new, v_new, k_cache, v_cache):
-        _, k, v = solution_kv_step(q, k_new, v_new, k_cache, v_cache)
-        return np.broadcast_to(v[:, :1], q.shape).copy(), k, v
+def test_counts_that_forget_a_piece_are_named(solutions):
+    count = solutions["count_params"]
 
-    result = check("ch06.kv_step", first_key_only, quiet=True)
-    assert not result.passed and "3 cached positions" in result.message
+    def untied_always(vocab_size, n_ctx, n_embd, n_layer, n_inner=None, tied=True):
+        return count(vocab_size, n_ctx, n_embd, n_layer, n_inner, tied=False)
 
-    # puts the new key in front of the cache: the keys come back in the wrong order
-    def prepends(q, k_new, v_new, k_cache, v_cache):
-        out, _, _ = solution_kv_step(q, k_new, v_new, k_cache, v_cache)
-        return out, np.concatenate([k_new, k_cache], 1), np.concatenate([v_new, v_cache], 1)
+    def no_ln_f(vocab_size, n_ctx, n_embd, n_layer, n_inner=None, tied=True):
+        return count(vocab_size, n_ctx, n_embd, n_layer, n_inner, tied) - 2 * n_embd
 
-    result = check("ch06.kv_step", prepends, quiet=True)
-    assert not result.passed and "item 1" in result.message
+    def ignores_n_inner(vocab_size, n_ctx, n_embd, n_layer, n_inner=None, tied=True):
+        return count(vocab_size, n_ctx, n_embd, n_layer, None, tied)
 
-    # returns only the output, not the updated cache
-    result = check("ch06.kv_step", lambda *a: solution_kv_step(*a)[0], quiet=True)
-    assert not result.passed and "expected a tuple" in result.message
+    assert "tied head reuses wte" in _failure("ch06.count_params", untied_always)
+    assert "ln_f" in _failure("ch06.count_params", no_ln_f)
+    assert "n_inner" in _failure("ch06.count_params", ignores_n_inner)
 
 
-def test_not_implemented_is_reported():
-    def todo(logits, k):
-        raise NotImplementedError
+def test_a_float_count_is_refused(solutions):
+    def as_float(*args, **kwargs):
+        return float(solutions["count_params"](*args, **kwargs))
 
-    assert "not implemented" in check("ch06.top_k", todo, quiet=True).message
+    _failure("ch06.count_params", as_float)
+
+
+def test_a_loader_that_transposes_like_nn_linear_is_named(solutions):
+    def transposing(state, which):
+        params = solutions["params_from_hf"](state)
+        for block in params["blocks"]:
+            for layer in which(block):
+                layer["w"] = layer["w"].T
+        return params
+
+    def every_matrix(block):
+        return (block["attn"]["c_attn"], block["attn"]["c_proj"], block["mlp"]["c_fc"],
+                block["mlp"]["c_proj"])
+
+    # non-square matrices: NumpyGPT refuses them and names the shape it expected
+    assert "expected" in _failure("ch06.params_from_hf", lambda s: transposing(s, every_matrix))
+    # the square attn.c_proj loads silently: the message names the layout
+    square = _failure("ch06.params_from_hf",
+                      lambda s: transposing(s, lambda b: (b["attn"]["c_proj"],)))
+    assert "Conv1D" in square
+
+
+def test_a_loader_that_only_knows_one_naming_fails(solutions):
+    def prefixed_only(state):
+        state = {name[len("transformer."):]: a for name, a in state.items()
+                 if name.startswith("transformer.")}
+        return solutions["params_from_hf"](state)
+
+    _failure("ch06.params_from_hf", prefixed_only)
+
+
+def test_the_given_buggy_block_and_post_ln_are_named():
+    assert "still behaves like the given code" in _failure("ch06.fixed_block",
+                                                           ch06_gpt.buggy_block)
+
+    def post_ln(x, block, n_head):
+        from gptlib.attention import mha
+        from gptlib.ffn import ffn
+        from gptlib.layernorm import layer_norm
+
+        x = layer_norm(x + mha(x, **block["attn"], n_head=n_head), **block["ln_1"])
+        return layer_norm(x + ffn(x, **block["mlp"]), **block["ln_2"])
+
+    assert "post-LN" in _failure("ch06.fixed_block", post_ln)
+
+
+def test_a_wrong_prediction_fails():
+    assert "disagrees" in _failure("ch06.embedding_share", "grows")
+    assert "choose one of" in _failure("ch06.embedding_share", "halves")
