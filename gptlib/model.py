@@ -153,8 +153,8 @@ class GPT(nn.Module):
         self.apply(self._init_weights)
         # The GPT-2 paper scales the weights of residual layers by 1/sqrt(N), N the number of
         # residual layers (section 2.3); each block adds two (attention and MLP), so N is
-        # 2 * n_layer as nanoGPT and transformers read it. The stream's variance then stays
-        # about the same at any depth.
+        # 2 * n_layer as nanoGPT and transformers read it. The stream's variance then grows far
+        # less with depth (chapter 5 measures it).
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
