@@ -73,14 +73,16 @@ def assert_wrong_predictions_fail(exercise_id: str, exercise: Prediction, right:
     assert not result.passed and "choose one of" in result.message, result.message
 
 
-def assert_unfinished_and_crashing_answers_are_reported(exercise_id: str) -> None:
-    def unfinished(*args):
+def assert_unfinished_and_crashing_answers_are_reported(exercise_id: str, n_answers: int = 1) -> None:
+    """An answer that raises NotImplementedError is "not implemented yet"; one that crashes says
+    how. ``n_answers``: how many functions the exercise's check takes."""
+    def unfinished(*args, **kwargs):
         raise NotImplementedError()
 
-    def crashing(*args):
+    def crashing(*args, **kwargs):
         raise IndexError("index 99 is out of bounds")
 
-    result = evaluate(exercise_id, unfinished)
+    result = evaluate(exercise_id, *[unfinished] * n_answers)
     assert not result.passed and "not implemented yet" in result.message, result.message
-    result = evaluate(exercise_id, crashing)
+    result = evaluate(exercise_id, *[crashing] * n_answers)
     assert not result.passed and "raised IndexError: index 99 is out of bounds" in result.message

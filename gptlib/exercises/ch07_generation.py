@@ -137,11 +137,13 @@ class LanguageModel:
 
 
 def _hf_beam_search(next_log_probs, prompt, n_beams, n_new):
+    ids = torch.as_tensor(list(prompt), dtype=torch.long)[None]
     with torch.no_grad():
+        # the attention mask is given: without it transformers would guess one from pad_token_id
+        # and hide every prompt token that happens to be id 0
         out = next_log_probs.model.generate(
-            torch.as_tensor(list(prompt), dtype=torch.long)[None], num_beams=n_beams,
-            do_sample=False, max_new_tokens=n_new, min_new_tokens=n_new, eos_token_id=None,
-            pad_token_id=0)
+            ids, attention_mask=torch.ones_like(ids), num_beams=n_beams, do_sample=False,
+            max_new_tokens=n_new, min_new_tokens=n_new, eos_token_id=None, pad_token_id=0)
     return [int(t) for t in out[0, len(prompt):]]
 
 
