@@ -1,32 +1,21 @@
 """Chapter 6's exercises: the chapter's own solutions pass, and typical wrong answers fail with a
 message that points to the wrong idea (the references are Hugging Face's GPT-2 and its count).
 
-The solutions are read from the chapter's solution cells, so that there is one copy of each.
+The solutions are read from the chapter (tests/chapter_exercises.py), so that there is one copy
+of each; that they pass on fresh inputs is tested for every chapter in test_exercises_chapters.py.
 """
 
-import json
-from pathlib import Path
-
-import numpy as np
 import pytest
+from chapter_exercises import chapter_solutions
 
 from gptlib.exercises import ch06_gpt, evaluate, find
 
-CHAPTER = Path(__file__).resolve().parents[1] / "chapters" / "06_gpt.ipynb"
 
 
 @pytest.fixture(scope="module")
 def solutions():
-    """The chapter's solution cells, run in one namespace with the names the chapter imported."""
-    from gptlib.attention import mha
-    from gptlib.ffn import ffn
-    from gptlib.layernorm import layer_norm
-
-    namespace = dict(np=np, mha=mha, ffn=ffn, layer_norm=layer_norm)
-    for cell in json.loads(CHAPTER.read_text())["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("solution") and cell["cell_type"] == "code":
-            exec("".join(cell["source"]), namespace)
-    return namespace
+    """The namespace the chapter's exercise cells leave (its imports and its solutions)."""
+    return chapter_solutions("06_gpt.ipynb")
 
 
 ANSWERS = {"ch06.count_params": "count_params", "ch06.embedding_share": "prediction",
@@ -39,18 +28,6 @@ def test_every_exercise_of_the_module_is_in_the_chapter():
     with pytest.raises(TypeError, match="graded by hand"):
         evaluate("ch06.why_lens", "an answer")
     assert find("ch06.why_lens").title
-
-
-@pytest.mark.parametrize("exercise_id", sorted(ANSWERS))
-def test_the_chapters_solution_passes(exercise_id, solutions):
-    result = evaluate(exercise_id, solutions[ANSWERS[exercise_id]])
-    assert result.passed, result.message
-
-
-def test_fresh_inputs_from_another_seed_still_pass(solutions, monkeypatch):
-    monkeypatch.setenv("GPTLIB_CHECK_SEED", "2024")
-    for exercise_id in ("ch06.count_params", "ch06.params_from_hf", "ch06.fixed_block"):
-        assert evaluate(exercise_id, solutions[ANSWERS[exercise_id]]).passed
 
 
 def _failure(exercise_id, answer):

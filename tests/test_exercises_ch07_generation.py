@@ -1,33 +1,22 @@
 """Chapter 7's exercises: the chapter's own solutions pass, and typical wrong answers fail with a
 message that points to the wrong idea (and never shows the expected values).
 
-The solutions are read from the chapter's solution cells, so that there is one copy of each.
+The solutions are read from the chapter (tests/chapter_exercises.py), so that there is one copy
+of each; that they pass on fresh inputs is tested for every chapter in test_exercises_chapters.py.
 """
-
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from chapter_exercises import chapter_solutions
 
 from gptlib.exercises import ch07_generation, evaluate
-from gptlib.kvcache import NumpyKVCache, with_cache
 
-CHAPTER = Path(__file__).resolve().parents[1] / "chapters" / "07_generation.ipynb"
 
 
 @pytest.fixture(scope="module")
 def solutions():
-    """The chapter's solution cells, run in one namespace with the names the chapter imported."""
-    from gptlib.embeddings import embed
-    from gptlib.model import lm_head, transformer_block
-
-    namespace = dict(np=np, NumpyKVCache=NumpyKVCache, with_cache=with_cache, embed=embed,
-                     lm_head=lm_head, transformer_block=transformer_block)
-    for cell in json.loads(CHAPTER.read_text())["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("solution") and cell["cell_type"] == "code":
-            exec("".join(cell["source"]), namespace)
-    return namespace
+    """The namespace the chapter's exercise cells leave (its imports and its solutions)."""
+    return chapter_solutions("07_generation.ipynb")
 
 
 ANSWERS = {"ch07.kv_step": "kv_step", "ch07.min_p": "min_p_filter",
@@ -37,19 +26,6 @@ ANSWERS = {"ch07.kv_step": "kv_step", "ch07.min_p": "min_p_filter",
 
 def test_every_exercise_of_the_module_is_in_the_chapter():
     assert {f"ch07.{name}" for name in ch07_generation.EXERCISES} == set(ANSWERS)
-
-
-@pytest.mark.parametrize("exercise_id", sorted(ANSWERS))
-def test_the_chapters_solution_passes(exercise_id, solutions):
-    result = evaluate(exercise_id, solutions[ANSWERS[exercise_id]])
-    assert result.passed, result.message
-
-
-def test_fresh_inputs_from_another_seed_still_pass(solutions, monkeypatch):
-    monkeypatch.setenv("GPTLIB_CHECK_SEED", "12345")
-    for exercise_id in ("ch07.kv_step", "ch07.min_p", "ch07.repetition_penalty",
-                        "ch07.fixed_continue"):
-        assert evaluate(exercise_id, solutions[ANSWERS[exercise_id]]).passed
 
 
 def _failure(exercise_id, answer):
