@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from gptlib import GPT, GPTConfig
 from gptlib import experiments
 from gptlib.experiments import Claim, Experiment, Run, Tie, Variant, VariantGPT, compare, table, train_variant
-from gptlib.training import TrainConfig, train
+from gptlib.training import TrainConfig, initial_model, train
 
 CONFIG = GPTConfig(vocab_size=11, n_ctx=8, n_embd=16, n_head=2, n_layer=2)
 BIGRAM = Variant(attention=False, mlp=False, positions=False)
@@ -58,9 +58,9 @@ def test_training_the_full_variant_is_training_gptlib_gpt(tmp_path):
     cfg = TrainConfig(n_layer=1, n_head=2, n_embd=16, block_size=8, batch_size=4, max_iters=6,
                       warmup_iters=2, eval_interval=3, eval_iters=2, dtype="float64", device="cpu")
     reference = train(cfg, tmp_path / "gpt", progress=False, text=text)  # gptlib.GPT, seeded by train
-    torch.manual_seed(cfg.seed)
     vocab = len(set(text))
-    variant = VariantGPT(cfg.model_config(vocab), Variant())
+    # drawn as train() draws its own model for this cfg: from cfg.seed, in float64
+    variant = initial_model(lambda: VariantGPT(cfg.model_config(vocab), Variant()), cfg.seed, cfg.dtype)
     mine = train(cfg, tmp_path / "variant", progress=False, text=text, model=variant)
     assert mine["history"]["loss"] == reference["history"]["loss"]  # float64, same ops: identical
     assert mine["val_loss"] == reference["val_loss"]
